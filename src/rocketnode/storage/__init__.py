@@ -1,0 +1,1 @@
+"""Storage: narrow ports per area (``ports``), records that cross them, and the backends."""

@@ -1,0 +1,167 @@
+"""Room state in SQLite, stored compactly as deltas between state groups."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+from rocketnode.core.pdu import StateKey
+from rocketnode.storage.records import NewStateGroup, StateGroupRef
+from rocketnode.storage.sqlite.database import SqliteDatabase, chunked, placeholders
+
+MAX_CHAIN_LENGTH = 64
+"""After this many deltas in a row, a group is stored as a full snapshot."""
+
+StateMap = dict[StateKey, str]
+
+
+def load_state_group(conn: sqlite3.Connection, group_id: int) -> StateMap:
+    """The full state of a group: its entries applied over its chain of previous groups."""
+    rows = conn.execute(
+        """
+        WITH RECURSIVE chain(id, prev, level) AS (
+            SELECT id, prev_group, 0 FROM state_groups WHERE id = ?
+            UNION ALL
+            SELECT g.id, g.prev_group, c.level + 1
+            FROM state_groups g JOIN chain c ON g.id = c.prev
+        )
+        SELECT e.type, e.state_key, e.event_id
+        FROM chain JOIN state_group_entries e ON e.group_id = chain.id
+        ORDER BY chain.level DESC
+        """,
+        (group_id,),
+    ).fetchall()
+    return {(event_type, state_key): event_id for event_type, state_key, event_id in rows}
+
+
+def insert_state_group(conn: sqlite3.Connection, room_id: str, ref: StateGroupRef) -> int:
+    """Return ``ref`` if it names a group; otherwise create the group and return its ID."""
+    if isinstance(ref, int):
+        return ref
+    prev_group, delta = ref.prev_group, dict(ref.delta)
+    chain_length = 0
+    if prev_group is not None:
+        row = conn.execute(
+            "SELECT chain_length FROM state_groups WHERE id = ?", (prev_group,)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"Unknown state group {prev_group}")
+        chain_length = row[0] + 1
+        if chain_length > MAX_CHAIN_LENGTH:
+            full = load_state_group(conn, prev_group)
+            full.update(delta)
+            prev_group, delta, chain_length = None, full, 0
+    cursor = conn.execute(
+        "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)",
+        (room_id, prev_group, chain_length),
+    )
+    group_id = cursor.lastrowid
+    assert group_id is not None
+    conn.executemany(
+        "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?,?,?,?)",
+        [(group_id, key[0], key[1], event_id) for key, event_id in delta.items()],
+    )
+    return group_id
+
+
+def apply_current_state_delta(
+    conn: sqlite3.Connection, room_id: str, delta: Mapping[StateKey, str]
+) -> None:
+    conn.executemany(
+        """
+        INSERT INTO current_state (room_id, type, state_key, event_id, membership)
+        SELECT ?, ?, ?, ?, (SELECT json_extract(json, '$.content.membership')
+                            FROM events WHERE event_id = ? AND type = 'm.room.member')
+        ON CONFLICT (room_id, type, state_key)
+        DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
+        """,
+        [(room_id, key[0], key[1], event_id, event_id) for key, event_id in delta.items()],
+    )
+
+
+class SqliteStateStore:
+    """Read access to state groups and the materialised current state."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def get_state_group(self, group_id: int) -> StateMap:
+        return await self._db.read(lambda conn: load_state_group(conn, group_id))
+
+    async def get_state_groups(self, group_ids: Iterable[int]) -> dict[int, StateMap]:
+        wanted = sorted(set(group_ids))
+        return await self._db.read(lambda conn: {g: load_state_group(conn, g) for g in wanted})
+
+    async def store_state_group(self, room_id: str, group: NewStateGroup) -> int:
+        return await self._db.write(lambda conn: insert_state_group(conn, room_id, group))
+
+    async def get_current_state(
+        self, room_id: str, event_type: str | None = None
+    ) -> StateMap:
+        def query(conn: sqlite3.Connection) -> StateMap:
+            if event_type is None:
+                rows = conn.execute(
+                    "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?",
+                    (room_id,),
+                )
+            else:
+                rows = conn.execute(
+                    "SELECT type, state_key, event_id FROM current_state"
+                    " WHERE room_id = ? AND type = ?",
+                    (room_id, event_type),
+                )
+            return {(t, k): e for t, k, e in rows}
+
+        return await self._db.read(query)
+
+    async def get_current_state_event_id(self, room_id: str, key: StateKey) -> str | None:
+        def query(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT event_id FROM current_state WHERE room_id = ? AND type = ?"
+                " AND state_key = ?",
+                (room_id, key[0], key[1]),
+            ).fetchone()
+            return row[0] if row else None
+
+        return await self._db.read(query)
+
+    async def get_members(
+        self, room_id: str, membership: str | None = "join"
+    ) -> dict[str, str]:
+        """``user_id -> membership`` for the room's current members (optionally filtered)."""
+
+        def query(conn: sqlite3.Connection) -> dict[str, str]:
+            sql = (
+                "SELECT state_key, membership FROM current_state"
+                " WHERE room_id = ? AND type = 'm.room.member'"
+            )
+            params: tuple[str, ...] = (room_id,)
+            if membership is not None:
+                sql += " AND membership = ?"
+                params = (room_id, membership)
+            return dict(conn.execute(sql, params).fetchall())
+
+        return await self._db.read(query)
+
+    async def get_joined_servers(self, room_id: str) -> set[str]:
+        members = await self.get_members(room_id, "join")
+        return {user_id.split(":", 1)[1] for user_id in members}
+
+    async def get_memberships(
+        self, user_id: str, room_ids: Iterable[str]
+    ) -> dict[str, str]:
+        """Current membership of one user in each of ``room_ids`` (absent if none)."""
+        wanted = list(room_ids)
+
+        def query(conn: sqlite3.Connection) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for batch in chunked(wanted):
+                rows = conn.execute(
+                    "SELECT room_id, membership FROM current_state WHERE type = 'm.room.member'"
+                    f" AND state_key = ? AND room_id IN ({placeholders(len(batch))})",
+                    (user_id, *batch),
+                )
+                found.update(dict(rows.fetchall()))
+            return found
+
+        return await self._db.read(query)
