@@ -11,6 +11,7 @@ range, NaN/Infinity, duplicate keys and lone surrogates. Every failure is a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,9 +28,10 @@ _encoder = json.JSONEncoder(
     sort_keys=True,
 )
 
-# An escaped UTF-16 surrogate in JSON text. Raw surrogates cannot appear in valid UTF-8, so
-# lone surrogates can only come from escapes; this pattern lets us skip the slow check usually.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# An escaped UTF-16 surrogate in JSON text, or a raw surrogate code point. Raw surrogates cannot
+# come out of valid UTF-8, but a ``str`` handed to us can hold them. Text without either cannot
+# decode to a lone surrogate, so this pattern lets us skip the slow check usually.
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[\ud800-\udfff]")
 
 
 def check_canonical(value: Any) -> None:
@@ -43,9 +45,9 @@ def check_canonical(value: Any) -> None:
         if kind is int:
             if not MIN_INT <= item <= MAX_INT:
                 raise CanonicalJsonError(f"Integer out of range: {item}")
-        elif kind is dict:
+        elif kind is dict or isinstance(item, Mapping):
             for key, child in item.items():
-                if type(key) is not str:
+                if type(key) is not str and not isinstance(key, str):
                     raise CanonicalJsonError("Object keys must be strings")
                 stack.append(child)
         elif kind is list or kind is tuple:
@@ -57,8 +59,6 @@ def check_canonical(value: Any) -> None:
         elif isinstance(item, int):
             if not MIN_INT <= item <= MAX_INT:
                 raise CanonicalJsonError(f"Integer out of range: {item}")
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
         else:
@@ -66,7 +66,7 @@ def check_canonical(value: Any) -> None:
 
 
 def encode_canonical_json(value: Any) -> bytes:
-    """Encode ``value`` as canonical JSON bytes; raise :class:`CanonicalJsonError` if it can't be."""
+    """Encode ``value`` as canonical JSON bytes; :class:`CanonicalJsonError` if it cannot be."""
     check_canonical(value)
     return _encode_unchecked(value)
 
@@ -76,16 +76,15 @@ def _encode_unchecked(value: Any) -> bytes:
         return _encoder.encode(value).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalJsonError("Strings must not contain lone surrogates") from exc
+    except RecursionError as exc:
+        raise CanonicalJsonError("JSON value is nested too deeply") from exc
     except (TypeError, ValueError) as exc:
         raise CanonicalJsonError(str(exc)) from exc
 
 
 def encode_json(value: Any) -> bytes:
-    """Encode compact JSON for transport (no canonical checks; floats pass through)."""
-    try:
-        return _encoder.encode(value).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise CanonicalJsonError("Strings must not contain lone surrogates") from exc
+    """Encode compact JSON for transport (no canonical checks; finite floats pass through)."""
+    return _encode_unchecked(value)
 
 
 def _reject_float(text: str) -> Any:
@@ -118,7 +117,25 @@ _strict_decoder = json.JSONDecoder(
     parse_constant=_reject_constant,
     object_pairs_hook=_no_duplicates,
 )
-_lenient_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise CanonicalJsonError(f"Number out of range: {text}")
+    return number
+
+
+def _lenient_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise CanonicalJsonError("Integer has too many digits") from exc
+
+
+_lenient_decoder = json.JSONDecoder(
+    parse_float=_finite_float, parse_int=_lenient_int, parse_constant=_reject_constant
+)
 
 
 def _text_of(data: bytes | str) -> str:
@@ -159,13 +176,13 @@ def decode_strict(data: bytes | str) -> Any:
         raise
     except (json.JSONDecodeError, RecursionError) as exc:
         raise CanonicalJsonError(f"Malformed JSON: {exc}", Errcode.NOT_JSON) from exc
-    if _SURROGATE_ESCAPE.search(text):
+    if _SURROGATE.search(text):
         _check_no_lone_surrogates(value)
     return value
 
 
 def decode_lenient(data: bytes | str) -> Any:
-    """Decode JSON that need not be canonical (floats allowed); NaN/Infinity still rejected."""
+    """Decode JSON that need not be canonical (finite floats allowed; NaN/Infinity rejected)."""
     text = _text_of(data)
     try:
         return _lenient_decoder.decode(text)

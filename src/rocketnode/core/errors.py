@@ -57,6 +57,8 @@ class Errcode(enum.StrEnum):
     SERVER_NOT_TRUSTED = "M_SERVER_NOT_TRUSTED"
     WEAK_PASSWORD = "M_WEAK_PASSWORD"
     UNKNOWN_POS = "M_UNKNOWN_POS"
+    PROFILE_TOO_LARGE = "M_PROFILE_TOO_LARGE"
+    KEY_TOO_LARGE = "M_KEY_TOO_LARGE"
 
 
 class MatrixError(Exception):

@@ -9,57 +9,73 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rocketnode.core.errors import Errcode, InvalidIdentifier
 
 MAX_ID_BYTES = 255
 
-_DNS_NAME = re.compile(r"[A-Za-z0-9.\-]{1,255}\Z")
-_IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z")
+# Spec "Server Name": dns-name = 1*255dns-char, with the prose rule that it is a series of
+# labels (letters, digits, hyphens) separated by "." -- so no empty label, no trailing dot.
+_DNS_NAME = re.compile(r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\Z")
+_MAX_DNS_NAME = 255
+# Four dot-separated numbers are an IPv4 literal, never a DNS name (RFC 1123 section 2.1, which
+# the spec's grammar follows): "1.2.3.256" is an invalid literal, not a host name.
+_IPV4_FORM = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z")
+_IPV4_PART = re.compile(r"(?:0|[1-9][0-9]{0,2})\Z")
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}\Z")
 _PORT = re.compile(r"[0-9]{1,5}\Z")
 _COMPLIANT_LOCALPART = re.compile(r"[a-z0-9._=/+\-]+\Z")
 _URLSAFE_B64 = re.compile(r"[A-Za-z0-9_\-]+\Z")
+_FORBIDDEN_IN_ID = re.compile(r"[\x00\ud800-\udfff]")
+"""NUL and lone surrogates: no identifier may contain them."""
 
 
 @dataclass(frozen=True, slots=True)
 class ServerName:
-    """A server name: hostname (DNS name, IPv4, or bracketed IPv6) and an optional port."""
+    """A server name: hostname (DNS name, IPv4, or bracketed IPv6) and an optional port.
+
+    Server names are compared as strings, so ``port_text`` keeps the port as written
+    (``h:08448`` and ``h:8448`` are two names, both with ``port`` 8448).
+    """
 
     host: str
     port: int | None
+    port_text: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.port is None:
+            if self.port_text is not None:
+                raise ValueError("port_text without a port")
+        elif self.port_text is None:
+            object.__setattr__(self, "port_text", str(self.port))
+        elif not _PORT.match(self.port_text) or int(self.port_text) != self.port:
+            raise ValueError(f"port_text {self.port_text!r} does not spell port {self.port}")
 
     @classmethod
-    def parse(cls, value: str) -> ServerName:
+    def parse(cls, value: object) -> ServerName:
         if not isinstance(value, str) or not value:
             raise InvalidIdentifier("Server name must be a non-empty string")
-        host, port = _split_host_port(value)
+        host, port_text = _split_host_port(value)
         if host.startswith("["):
-            if not host.endswith("]") or not _IPV6_CHARS.match(host[1:-1]):
-                raise InvalidIdentifier(f"Invalid IPv6 literal in server name: {value!r}")
-            try:
-                ipaddress.IPv6Address(host[1:-1])
-            except ValueError as exc:
-                raise InvalidIdentifier(f"Invalid IPv6 literal in server name: {value!r}") from exc
-        elif _IPV4.match(host):
-            try:
-                ipaddress.IPv4Address(host)
-            except ValueError as exc:
-                raise InvalidIdentifier(f"Invalid IPv4 literal in server name: {value!r}") from exc
-        elif not _DNS_NAME.match(host):
+            _check_ipv6_literal(host, value)
+        elif _IPV4_FORM.match(host):
+            _check_ipv4_literal(host, value)
+        elif len(host) > _MAX_DNS_NAME or not _DNS_NAME.match(host):
             raise InvalidIdentifier(f"Invalid server name: {value!r}")
-        return cls(host, port)
+        if port_text is None:
+            return cls(host, None)
+        return cls(host, _parse_port(port_text, value), port_text)
 
     @property
     def is_ip_literal(self) -> bool:
-        return self.host.startswith("[") or bool(_IPV4.match(self.host))
+        return self.host.startswith("[") or bool(_IPV4_FORM.match(self.host))
 
     def __str__(self) -> str:
-        return self.host if self.port is None else f"{self.host}:{self.port}"
+        return self.host if self.port is None else f"{self.host}:{self.port_text}"
 
 
-def _split_host_port(value: str) -> tuple[str, int | None]:
+def _split_host_port(value: str) -> tuple[str, str | None]:
     if value.startswith("["):
         end = value.find("]")
         if end == -1:
@@ -69,14 +85,30 @@ def _split_host_port(value: str) -> tuple[str, int | None]:
             return host, None
         if not rest.startswith(":"):
             raise InvalidIdentifier(f"Invalid server name: {value!r}")
-        return host, _parse_port(rest[1:], value)
+        return host, rest[1:]
     host, sep, port_text = value.partition(":")
-    if not sep:
-        return host, None
-    return host, _parse_port(port_text, value)
+    return host, port_text if sep else None
+
+
+def _check_ipv6_literal(host: str, value: str) -> None:
+    """``"[" IPv6address "]"``: 2 to 45 of ``0-9A-Fa-f:.``, in the text form of RFC 3513 2.2."""
+    if not host.endswith("]") or not _IPV6_CHARS.match(host[1:-1]):
+        raise InvalidIdentifier(f"Invalid IPv6 literal in server name: {value!r}")
+    try:
+        ipaddress.IPv6Address(host[1:-1])
+    except ValueError as exc:
+        raise InvalidIdentifier(f"Invalid IPv6 literal in server name: {value!r}") from exc
+
+
+def _check_ipv4_literal(host: str, value: str) -> None:
+    """Four decimal numbers 0 to 255. Leading zeros are refused: resolvers read ``010`` as octal."""
+    for part in host.split("."):
+        if not _IPV4_PART.match(part) or int(part) > 255:
+            raise InvalidIdentifier(f"Invalid IPv4 literal in server name: {value!r}")
 
 
 def _parse_port(text: str, value: str) -> int:
+    """``port = 1*5DIGIT``, and a port a server can be reached at (1 to 65535)."""
     if not _PORT.match(text):
         raise InvalidIdentifier(f"Invalid port in server name: {value!r}")
     port = int(text)
@@ -85,7 +117,7 @@ def _parse_port(text: str, value: str) -> int:
     return port
 
 
-def is_valid_server_name(value: str) -> bool:
+def is_valid_server_name(value: object) -> bool:
     try:
         ServerName.parse(value)
     except InvalidIdentifier:
@@ -98,6 +130,12 @@ def _check_length(value: str, what: str) -> None:
         raise InvalidIdentifier(f"{what} is longer than {MAX_ID_BYTES} bytes")
 
 
+def _check_code_points(opaque: str, value: str, what: str) -> None:
+    """Any non-surrogate code point but NUL (spec: historical user IDs, room IDs, aliases)."""
+    if _FORBIDDEN_IN_ID.search(opaque):
+        raise InvalidIdentifier(f"{what} contains NUL or a lone surrogate: {value!r}")
+
+
 def _split_sigil_id(value: object, sigil: str, what: str) -> tuple[str, str]:
     if not isinstance(value, str) or not value.startswith(sigil):
         raise InvalidIdentifier(f"{what} must start with {sigil!r}: {value!r}")
@@ -105,8 +143,7 @@ def _split_sigil_id(value: object, sigil: str, what: str) -> tuple[str, str]:
     localpart, sep, server = value[1:].partition(":")
     if not sep:
         raise InvalidIdentifier(f"{what} has no server name: {value!r}")
-    if "\x00" in localpart:
-        raise InvalidIdentifier(f"{what} contains NUL: {value!r}")
+    _check_code_points(localpart, value, what)
     ServerName.parse(server)
     return localpart, server
 
@@ -169,8 +206,7 @@ class RoomId:
             raise InvalidIdentifier(f"Room ID must start with '!': {value!r}")
         _check_length(value, "Room ID")
         opaque, sep, server = value[1:].partition(":")
-        if "\x00" in opaque:
-            raise InvalidIdentifier(f"Room ID contains NUL: {value!r}")
+        _check_code_points(opaque, value, "Room ID")
         if sep:
             ServerName.parse(server)
             return cls(opaque, server)
@@ -201,8 +237,9 @@ class EventId:
             raise InvalidIdentifier(f"Event ID must start with '$': {value!r}")
         _check_length(value, "Event ID")
         opaque = value[1:]
-        if not opaque or "\x00" in opaque:
+        if not opaque:
             raise InvalidIdentifier(f"Invalid event ID: {value!r}")
+        _check_code_points(opaque, value, "Event ID")
         return cls(opaque)
 
     def __str__(self) -> str:

@@ -19,10 +19,11 @@ from rocketnode.core.canonical_json import encode_canonical_json
 from rocketnode.core.errors import (
     CanonicalJsonError,
     Errcode,
+    InvalidIdentifier,
     PduFormatError,
     SignatureError,
 )
-from rocketnode.core.ids import UserId, server_name_of
+from rocketnode.core.ids import UserId, is_valid_user_id, server_name_of
 from rocketnode.core.redaction import redact
 from rocketnode.core.room_versions import RoomVersion
 from rocketnode.core.signing import (
@@ -32,8 +33,8 @@ from rocketnode.core.signing import (
     encode_base64,
     key_ids_signed_by,
     sign_json,
-    signature_of,
     signable_bytes,
+    signature_of,
 )
 
 MAX_PDU_BYTES = 65536
@@ -44,11 +45,13 @@ MAX_AUTH_EVENTS = 10
 StateKey = tuple[str, str]
 """A state map key: ``(event_type, state_key)``."""
 
-# Keys that never take part in the content hash. The spec names unsigned, signatures and hashes;
-# Synapse also drops the legacy age_ts, outlier and destinations, and since a PDU carrying them
-# must hash the same on both servers, we do too.
-_NOT_HASHED = frozenset({"unsigned", "signatures", "hashes", "age_ts", "outlier", "destinations"})
-_NOT_REFERENCED = frozenset({"signatures", "unsigned", "age_ts"})
+# Keys left out of the content hash: exactly those the spec names (server-server API,
+# "Calculating the content hash for an event"). Synapse also leaves out top-level age_ts, outlier
+# and destinations, legacy keys no current server sends; where the two disagree we follow the
+# spec, as Ruma does (tests/unit/core/test_core_vs_synapse.py pins the difference).
+_NOT_HASHED = frozenset({"unsigned", "signatures", "hashes"})
+# Keys left out of the reference hash after redaction ("Calculating the reference hash").
+_NOT_REFERENCED = frozenset({"signatures", "unsigned"})
 
 
 def compute_content_hash(data: Mapping[str, Any]) -> bytes:
@@ -73,7 +76,7 @@ def compute_event_id(room_version: RoomVersion, data: Mapping[str, Any]) -> str:
 
 def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = data.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise PduFormatError(f"PDU key {key!r} is missing or not of the right type")
     return value
 
@@ -91,6 +94,16 @@ def _check_field_size(value: str, key: str) -> None:
     if len(value.encode("utf-8", "surrogatepass")) > MAX_FIELD_BYTES:
         raise PduFormatError(f"PDU key {key!r} is longer than {MAX_FIELD_BYTES} bytes",
                              Errcode.TOO_LARGE)
+
+
+def _check_signatures(data: Mapping[str, Any]) -> None:
+    """``signatures``: server name -> key ID -> signature, all strings (spec ``pdu_base``)."""
+    signatures = _require(data, "signatures", dict)
+    for by_server in signatures.values():
+        if not isinstance(by_server, dict) or not all(
+            isinstance(signature, str) for signature in by_server.values()
+        ):
+            raise PduFormatError("PDU signatures must map server names to key IDs to strings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +148,16 @@ class Pdu:
         _require(data, "hashes", dict)
         if not isinstance(data["hashes"].get("sha256"), str):
             raise PduFormatError("PDU has no sha256 content hash")
-        _require(data, "signatures", dict)
+        _check_signatures(data)
+        if "unsigned" in data:
+            _require(data, "unsigned", dict)
         prev_events = _check_id_list(data, "prev_events", MAX_PREV_EVENTS)
         auth_events = _check_id_list(data, "auth_events", MAX_AUTH_EVENTS)
         if depth < 0:
             raise PduFormatError("PDU depth must not be negative")
         state_key = data.get("state_key")
-        if state_key is not None and not isinstance(state_key, str):
+        if "state_key" in data and not isinstance(state_key, str):
             raise PduFormatError("PDU state_key must be a string")
-        try:
-            UserId.parse(sender)
-        except Exception as exc:
-            raise PduFormatError(f"PDU sender is not a user ID: {sender!r}") from exc
         if event_id is None:
             event_id = compute_event_id(room_version, data)
         room_id = _room_id_of(room_version, data, event_type, event_id)
@@ -155,6 +166,10 @@ class Pdu:
             _check_field_size(value, key)
         if state_key is not None:
             _check_field_size(state_key, "state_key")
+        try:
+            UserId.parse(sender)
+        except InvalidIdentifier as exc:
+            raise PduFormatError(f"PDU sender is not a user ID: {exc.message}") from exc
         return cls(
             event_id=event_id,
             room_version=room_version,
@@ -230,7 +245,7 @@ def _room_id_of(
         if "room_id" in data:
             raise PduFormatError("A room version 12 create event must not have a room_id")
         return "!" + event_id[1:]
-    room_id = _require(data, "room_id", str)
+    room_id: str = _require(data, "room_id", str)
     if not room_id.startswith("!"):
         raise PduFormatError(f"PDU room_id is not a room ID: {room_id!r}")
     return room_id
@@ -261,17 +276,33 @@ def add_signature(pdu: Pdu, server_name: str, key: SigningKey) -> Pdu:
     return Pdu.from_json(pdu.room_version, data, event_id=pdu.event_id)
 
 
-def servers_that_must_sign(pdu: Pdu) -> set[str]:
-    """The servers whose signatures a PDU must carry (spec "Validating hashes and signatures")."""
-    servers = {pdu.origin}
+_AUTHORISER = "join_authorised_via_users_server"
+_ABSENT = object()
+
+
+def _authorising_user(pdu: Pdu) -> object:
+    """``join_authorised_via_users_server`` of a restricted join (v8+), whatever its type;
+    ``_ABSENT`` if the PDU is not a join of such a room version or has no such key."""
     if (
         pdu.room_version.restricted_join_rule
         and pdu.type == "m.room.member"
         and pdu.membership == "join"
     ):
-        authoriser = pdu.content.get("join_authorised_via_users_server")
-        if isinstance(authoriser, str):
-            servers.add(server_name_of(authoriser))
+        return pdu.content.get(_AUTHORISER, _ABSENT)
+    return _ABSENT
+
+
+def servers_that_must_sign(pdu: Pdu) -> set[str]:
+    """The servers whose signatures a PDU must carry (spec "Validating hashes and signatures").
+
+    The sender's server, and for a restricted join (v8+) the server of the user that authorised
+    it. An authorising "user" that is not a user ID adds no server here; :func:`verify_pdu`
+    refuses such a join, since no server can have signed for it.
+    """
+    servers = {pdu.origin}
+    authoriser = _authorising_user(pdu)
+    if isinstance(authoriser, str) and is_valid_user_id(authoriser):
+        servers.add(server_name_of(authoriser))
     return servers
 
 
@@ -289,9 +320,15 @@ KeyLookup = Callable[[str, str], tuple[VerifyKey, int] | None]
 def verify_pdu(pdu: Pdu, keys: KeyLookup) -> SignatureVerdict:
     """Check signatures and content hash; raise :class:`SignatureError` if they are invalid.
 
-    Every server in :func:`servers_that_must_sign` must have signed the redacted PDU with a key
-    that was valid at ``origin_server_ts``.
+    For every server in :func:`servers_that_must_sign`, the signatures on the redacted PDU made
+    with keys we know and that were valid at ``origin_server_ts`` must all verify, and there
+    must be at least one; signatures with unknown or expired keys are skipped.
     """
+    authoriser = _authorising_user(pdu)
+    if authoriser is not _ABSENT and not (
+        isinstance(authoriser, str) and is_valid_user_id(authoriser)
+    ):
+        raise SignatureError(f"{pdu.event_id}: {_AUTHORISER} is not a user ID")
     redacted = redact(pdu.room_version, pdu.data)
     message = signable_bytes(redacted)
     for server_name in sorted(servers_that_must_sign(pdu)):
@@ -309,26 +346,27 @@ def verify_pdu(pdu: Pdu, keys: KeyLookup) -> SignatureVerdict:
 def _check_one_server(
     pdu: Pdu, redacted: dict[str, Any], message: bytes, server_name: str, keys: KeyLookup
 ) -> None:
-    key_ids = key_ids_signed_by(redacted, server_name)
-    if not key_ids:
-        raise SignatureError(f"{pdu.event_id} is not signed by {server_name}")
-    problems = []
-    for key_id in key_ids:
+    checked = 0
+    skipped = []
+    for key_id in key_ids_signed_by(redacted, server_name):
         found = keys(server_name, key_id)
         if found is None:
-            problems.append(f"unknown key {key_id}")
+            skipped.append(f"unknown key {key_id}")
             continue
         verify_key, valid_until_ts = found
         if valid_until_ts < pdu.origin_server_ts:
-            problems.append(f"key {key_id} expired before the event")
+            skipped.append(f"key {key_id} expired before the event")
             continue
         try:
             verify_key.verify(message, signature_of(redacted, server_name, key_id))
-        except SignatureError:
-            problems.append(f"bad signature with {key_id}")
-            continue
-        return
-    raise SignatureError(f"{pdu.event_id}: no valid signature by {server_name} ({'; '.join(problems)})")
+        except SignatureError as exc:
+            raise SignatureError(
+                f"{pdu.event_id}: bad signature by {server_name} with {key_id}"
+            ) from exc
+        checked += 1
+    if not checked:
+        reasons = "; ".join(skipped) or "no ed25519 signature"
+        raise SignatureError(f"{pdu.event_id}: no valid signature by {server_name} ({reasons})")
 
 
 def signing_key_ids_needed(pdus: Iterable[Pdu]) -> set[tuple[str, str]]:

@@ -43,13 +43,15 @@ _POWER_LEVEL_KEYS = (
 def _kept_content_keys(room_version: RoomVersion, event_type: object) -> tuple[str, ...] | None:
     """The content keys that survive redaction; ``None`` means all of them."""
     v11 = room_version.updated_redaction_rules
-    fix = room_version.restricted_join_redaction_fix
     if event_type == "m.room.member":
-        return ("membership", "join_authorised_via_users_server") if fix else ("membership",)
+        if room_version.restricted_join_redaction_fix:
+            return ("membership", "join_authorised_via_users_server")
+        return ("membership",)
     if event_type == "m.room.create":
         return None if v11 else ("creator",)
     if event_type == "m.room.join_rules":
-        return ("join_rule", "allow") if fix else ("join_rule",)
+        # Room version 8 introduced `allow` and already kept it; v9 fixed only m.room.member.
+        return ("join_rule", "allow") if room_version.restricted_join_rule else ("join_rule",)
     if event_type == "m.room.power_levels":
         return (*_POWER_LEVEL_KEYS, "invite") if v11 else _POWER_LEVEL_KEYS
     if event_type == "m.room.history_visibility":
@@ -73,12 +75,17 @@ def redact(room_version: RoomVersion, pdu: dict[str, Any]) -> dict[str, Any]:
         new_content = dict(content)
     else:
         new_content = {key: content[key] for key in kept if key in content}
+    third_party_invite = content.get("third_party_invite")
     if (
         event_type == "m.room.member"
         and room_version.updated_redaction_rules
-        and isinstance(content.get("third_party_invite"), dict)
-        and "signed" in content["third_party_invite"]
+        and isinstance(third_party_invite, dict)
     ):
-        new_content["third_party_invite"] = {"signed": content["third_party_invite"]["signed"]}
+        # v11 keeps "the `signed` key of the `third_party_invite` key". MSC3821 words it as
+        # preserving "a portion of third_party_invite ..., if present": an object stays an
+        # object, emptied down to `signed` -- so `{}` when it has none, as Synapse does.
+        new_content["third_party_invite"] = (
+            {"signed": third_party_invite["signed"]} if "signed" in third_party_invite else {}
+        )
     redacted["content"] = new_content
     return redacted

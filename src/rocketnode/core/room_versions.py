@@ -27,9 +27,10 @@ class RoomVersion:
     knock_join_rule: bool = False
     """v7: the ``knock`` join rule and ``knock`` membership."""
     restricted_join_rule: bool = False
-    """v8: the ``restricted`` join rule and ``join_authorised_via_users_server``."""
+    """v8: the ``restricted`` join rule, ``join_authorised_via_users_server``, and redaction
+    keeping ``allow`` in ``m.room.join_rules``."""
     restricted_join_redaction_fix: bool = False
-    """v9: redaction keeps ``allow`` and ``join_authorised_via_users_server``."""
+    """v9: redaction keeps ``join_authorised_via_users_server`` in ``m.room.member``."""
     knock_restricted_join_rule: bool = False
     """v10: the ``knock_restricted`` join rule."""
     integer_power_levels: bool = False
@@ -62,7 +63,9 @@ V12 = dataclasses.replace(
     privileged_creators=True,
 )
 
-KNOWN_ROOM_VERSIONS: dict[str, RoomVersion] = {v.identifier: v for v in (V6, V7, V8, V9, V10, V11, V12)}
+KNOWN_ROOM_VERSIONS: dict[str, RoomVersion] = {
+    v.identifier: v for v in (V6, V7, V8, V9, V10, V11, V12)
+}
 DEFAULT_ROOM_VERSION = V12
 
 
