@@ -63,16 +63,19 @@ def _setup_logging(level: str) -> None:
 
 
 async def serve(config: Config) -> None:
-    node = Node(config)
-    await node.start()
+    """Run until SIGINT or SIGTERM (even one that arrives while starting), then stop cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"RocketNode {config.server_name}: clients on {node.client_url}", flush=True)
-    await stop.wait()
-    logger.info("Shutting down")
-    await node.stop()
+    node = Node(config)
+    await node.start()
+    try:
+        print(f"RocketNode {config.server_name}: clients on {node.client_url}", flush=True)
+        await stop.wait()
+        logger.info("Shutting down")
+    finally:
+        await node.stop()
 
 
 async def register(config: Config, user: str, password: str, admin: bool) -> str:
@@ -88,6 +91,13 @@ async def register(config: Config, user: str, password: str, admin: bool) -> str
         await stores.close()
 
 
+def _prompt_password() -> str:
+    try:
+        return getpass.getpass("Password: ")
+    except EOFError:  # nothing to read on stdin
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -97,11 +107,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(config.log_level)
     if args.command == "serve":
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(serve(config))
+        except OSError as exc:  # an address in use, a data directory we may not write, ...
+            print(f"rocketnode: cannot start: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "register":
-        password = os.environ.get(args.password_env) or getpass.getpass("Password: ")
+        password = os.environ.get(args.password_env) or _prompt_password()
+        if not password:
+            print("rocketnode: a password is required", file=sys.stderr)
+            return 1
         try:
             user_id = asyncio.run(register(config, args.user, password, args.admin))
         except MatrixError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rocketnode.core.errors import InvalidIdentifier
 from rocketnode.core.ids import ServerName
 
 
@@ -23,7 +24,7 @@ class Listen:
     @classmethod
     def parse(cls, value: str) -> Listen:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit():
+        if not sep or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"Expected HOST:PORT, got {value!r}")
         return cls(host.strip("[]") or "127.0.0.1", int(port))
 
@@ -55,6 +56,9 @@ class Config:
     federation_enabled: bool = True
     federation_verify_tls: bool = True
     federation_domain_whitelist: tuple[str, ...] = ()
+    federation_trusted_key_servers: tuple[str, ...] = ()
+    federation_retry_initial_ms: int = 2_000
+    federation_retry_max_ms: int = 300_000
     well_known_server: str = ""
     well_known_client: str = ""
     max_request_bytes: int = 1_048_576
@@ -126,6 +130,12 @@ enabled = true
 verify_tls = true
 # If not empty, federate only with these server names.
 domain_whitelist = []
+# Notary servers asked for another server's signing keys when that server cannot be reached.
+trusted_key_servers = []
+# Backoff of an unreachable destination: the first retry after retry_initial_ms, doubling up
+# to retry_max_ms. Any request from that server, or a success, resets it.
+retry_initial_ms = 2000
+retry_max_ms = 300000
 
 [well_known]
 # Served at /.well-known/matrix/server when set, e.g. "matrix.example.org:443".
@@ -150,11 +160,49 @@ enabled = false
 """
 
 
-def _rate(table: dict[str, Any], name: str, default: RateLimitConfig) -> RateLimitConfig:
-    value = table.get(name)
-    if value is None:
+_DOCUMENTED: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG_TOML)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+AVAILABLE_BACKENDS = ("sqlite",)
+"""Database backends this version can open (PostgreSQL is documented, not yet built)."""
+
+
+def _check_known_keys(raw: dict[str, Any], documented: dict[str, Any], where: str = "") -> None:
+    """Refuse keys that :data:`DEFAULT_CONFIG_TOML` does not document (most likely typos)."""
+    for key, value in raw.items():
+        if key not in documented:
+            raise ValueError(f"config.toml: unknown key '{where}{key}'")
+        if isinstance(documented[key], dict) and isinstance(value, dict):
+            _check_known_keys(value, documented[key], f"{where}{key}.")
+
+
+def _table(raw: dict[str, Any], name: str, where: str = "") -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"config.toml: {where}{name} must be a table")
+    return value
+
+
+def _value(table: dict[str, Any], key: str, kind: type, default: Any, where: str = "") -> Any:
+    """``table[key]`` if it has type ``kind`` (an int is a fine float; a bool is no int)."""
+    if key not in table:
         return default
-    return RateLimitConfig(float(value["per_second"]), int(value["burst"]))
+    value = table[key]
+    if kind is float and type(value) is int:
+        value = float(value)
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise ValueError(f"config.toml: {where}{key} must be of type {kind.__name__}")
+    return value
+
+
+def _rate(table: dict[str, Any], name: str, default: RateLimitConfig) -> RateLimitConfig:
+    value = _table(table, name, "rate_limits.")
+    where = f"rate_limits.{name}."
+    return RateLimitConfig(_value(value, "per_second", float, default.per_second, where),
+                           _value(value, "burst", int, default.burst, where))
+
+
+def _listen(raw: dict[str, Any], key: str, default: Listen) -> Listen:
+    return Listen.parse(_value(raw, key, str, str(default)))
 
 
 def parse_config(text: str, data_dir: Path) -> Config:
@@ -163,50 +211,89 @@ def parse_config(text: str, data_dir: Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config.toml: {exc}") from exc
-    db, keys = raw.get("database", {}), raw.get("keys", {})
-    fed, wk = raw.get("federation", {}), raw.get("well_known", {})
-    limits, presence = raw.get("rate_limits", {}), raw.get("presence", {})
+    _check_known_keys(raw, _DOCUMENTED)
+    db, keys = _table(raw, "database"), _table(raw, "keys")
+    fed, wk = _table(raw, "federation"), _table(raw, "well_known")
+    limits, presence = _table(raw, "rate_limits"), _table(raw, "presence")
     base = Config()
+    whitelist = _value(fed, "domain_whitelist", list, [], "federation.")
+    notaries = _value(fed, "trusted_key_servers", list, [], "federation.")
+    if not all(isinstance(name, str) for name in [*whitelist, *notaries]):
+        raise ValueError("config.toml: federation.domain_whitelist and trusted_key_servers"
+                         " must list server names")
     config = Config(
-        server_name=str(raw.get("server_name", base.server_name)),
+        server_name=_value(raw, "server_name", str, base.server_name),
         data_dir=data_dir,
-        client_listen=Listen.parse(str(raw.get("client_listen", base.client_listen))),
-        federation_listen=Listen.parse(str(raw.get("federation_listen", base.federation_listen))),
-        open_registration=bool(raw.get("open_registration", base.open_registration)),
-        database_backend=str(db.get("backend", base.database_backend)),
-        database_path=str(db.get("path", base.database_path)),
-        database_readers=int(db.get("readers", base.database_readers)),
-        database_synchronous=str(db.get("synchronous", base.database_synchronous)).upper(),
-        postgres_dsn=str(db.get("postgres_dsn", base.postgres_dsn)),
-        signing_key_file=str(keys.get("signing_key_file", base.signing_key_file)),
-        tls_certificate_file=str(keys.get("tls_certificate_file", base.tls_certificate_file)),
-        tls_private_key_file=str(keys.get("tls_private_key_file", base.tls_private_key_file)),
-        federation_enabled=bool(fed.get("enabled", base.federation_enabled)),
-        federation_verify_tls=bool(fed.get("verify_tls", base.federation_verify_tls)),
-        federation_domain_whitelist=tuple(str(s) for s in fed.get("domain_whitelist", [])),
-        well_known_server=str(wk.get("server", "")),
-        well_known_client=str(wk.get("client", "")),
-        max_request_bytes=int(raw.get("max_request_bytes", base.max_request_bytes)),
-        rate_limits_enabled=bool(limits.get("enabled", True)),
+        client_listen=_listen(raw, "client_listen", base.client_listen),
+        federation_listen=_listen(raw, "federation_listen", base.federation_listen),
+        open_registration=_value(raw, "open_registration", bool, base.open_registration),
+        database_backend=_value(db, "backend", str, base.database_backend, "database."),
+        database_path=_value(db, "path", str, base.database_path, "database."),
+        database_readers=_value(db, "readers", int, base.database_readers, "database."),
+        database_synchronous=_value(
+            db, "synchronous", str, base.database_synchronous, "database."
+        ).upper(),
+        postgres_dsn=_value(db, "postgres_dsn", str, base.postgres_dsn, "database."),
+        signing_key_file=_value(keys, "signing_key_file", str, base.signing_key_file, "keys."),
+        tls_certificate_file=_value(
+            keys, "tls_certificate_file", str, base.tls_certificate_file, "keys."
+        ),
+        tls_private_key_file=_value(
+            keys, "tls_private_key_file", str, base.tls_private_key_file, "keys."
+        ),
+        federation_enabled=_value(fed, "enabled", bool, base.federation_enabled, "federation."),
+        federation_verify_tls=_value(
+            fed, "verify_tls", bool, base.federation_verify_tls, "federation."
+        ),
+        federation_domain_whitelist=tuple(whitelist),
+        federation_trusted_key_servers=tuple(notaries),
+        federation_retry_initial_ms=_value(
+            fed, "retry_initial_ms", int, base.federation_retry_initial_ms, "federation."),
+        federation_retry_max_ms=_value(
+            fed, "retry_max_ms", int, base.federation_retry_max_ms, "federation."),
+        well_known_server=_value(wk, "server", str, base.well_known_server, "well_known."),
+        well_known_client=_value(wk, "client", str, base.well_known_client, "well_known."),
+        max_request_bytes=_value(raw, "max_request_bytes", int, base.max_request_bytes),
+        rate_limits_enabled=_value(limits, "enabled", bool, True, "rate_limits."),
         rate_limit_messages=_rate(limits, "messages", base.rate_limit_messages),
         rate_limit_login=_rate(limits, "login", base.rate_limit_login),
         rate_limit_registration=_rate(limits, "registration", base.rate_limit_registration),
         rate_limit_joins=_rate(limits, "joins", base.rate_limit_joins),
-        presence_enabled=bool(presence.get("enabled", False)),
-        log_level=str(raw.get("log_level", base.log_level)).upper(),
+        presence_enabled=_value(presence, "enabled", bool, False, "presence."),
+        log_level=_value(raw, "log_level", str, base.log_level).upper(),
     )
     validate(config)
     return config
 
 
+def _check_server_name(server_name: str) -> None:
+    try:
+        ServerName.parse(server_name)
+    except InvalidIdentifier as exc:
+        raise ValueError(f"server_name: {exc.message}") from exc
+
+
 def validate(config: Config) -> None:
-    ServerName.parse(config.server_name)
+    _check_server_name(config.server_name)
     if config.database_backend not in ("sqlite", "postgres"):
         raise ValueError("database.backend must be 'sqlite' or 'postgres'")
     if config.database_synchronous not in ("NORMAL", "FULL"):
         raise ValueError("database.synchronous must be NORMAL or FULL")
     if config.database_backend == "postgres" and not config.postgres_dsn:
         raise ValueError("database.postgres_dsn is required with backend = 'postgres'")
+    if config.database_backend not in AVAILABLE_BACKENDS:
+        raise ValueError(f"database.backend {config.database_backend!r} is not available in"
+                         " this version; use 'sqlite'")
+    if config.database_readers < 1:
+        raise ValueError("database.readers must be at least 1")
+    if config.max_request_bytes < 1024:
+        raise ValueError("max_request_bytes must be at least 1024")
+    if config.log_level not in LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    for name in ("messages", "login", "registration", "joins"):
+        limit: RateLimitConfig = getattr(config, f"rate_limit_{name}")
+        if not limit.per_second > 0 or limit.burst < 1:
+            raise ValueError(f"rate_limits.{name} needs per_second > 0 and burst >= 1")
 
 
 def with_overrides(config: Config, **overrides: Any) -> Config:
@@ -226,7 +313,7 @@ def load_or_create(data_dir: Path, server_name: str | None = None) -> Config:
     if not path.exists():
         text = DEFAULT_CONFIG_TOML
         if server_name is not None:
-            ServerName.parse(server_name)
+            _check_server_name(server_name)
             text = text.replace('server_name = "localhost"', f'server_name = "{server_name}"')
         path.write_text(text, encoding="utf-8")
     return parse_config(path.read_text(encoding="utf-8"), data_dir)

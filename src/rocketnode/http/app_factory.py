@@ -31,7 +31,11 @@ class Listener:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl,
                            reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
         if self._port == 0:
             for address in self._runner.addresses:
                 self.port = int(address[1])

@@ -91,11 +91,23 @@ class RoomService:
         self._notifier = notifier
         self._locks: dict[str, asyncio.Lock] = {}
         self._txns_in_flight: dict[Txn, asyncio.Future[str]] = {}
-        self.on_persisted: list[Callable[[StoredEvent], None]] = []
+        self.on_persisted: list[Callable[[StoredEvent, tuple[str, ...]], None]] = []
+        """Called after each event is stored, with the servers it was queued for."""
 
     @property
     def server_name(self) -> str:
         return self._identity.server_name
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self._identity.signing_key
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
 
     def is_local(self, user_id: str) -> bool:
         return server_name_of(user_id) == self._identity.server_name
@@ -260,12 +272,37 @@ class RoomService:
 
     # -- persistence (local and remote) ------------------------------------------------------
 
-    async def persist_checked(self, event: CheckedEvent, backfilled: bool = False) -> StoredEvent:
-        """Persist a remote event that passed the receipt checks (call with the room lock)."""
+    async def persist_outliers(self, requests: list[EventPersist]) -> None:
+        """Store events outside the room graph (auth chains, fetched state, invites)."""
+        if not requests:
+            return
+        results = await self._events.persist_events(requests)
+        for request in requests:
+            self.states.cache.drop(request.pdu.event_id)
+        users = [c.user_id for r in requests for c in r.membership_changes]
+        rooms = [c.room_id for r in requests for c in r.membership_changes]
+        if users:
+            self._notifier.notify(max(r.stream_ordering for r in results), rooms, users)
+
+    async def persist_checked(
+        self, event: CheckedEvent, backfilled: bool = False, relay_from: str | None = None,
+        destinations: set[str] | None = None,
+    ) -> StoredEvent:
+        """Persist a remote event that passed the receipt checks (call with the room lock).
+
+        With ``relay_from``, this server is the resident server of a join, leave or knock
+        handshake and sends the event on to the other servers in the room.
+        """
         snapshot = await self.states.snapshot(event.pdu.room_id)
+        if relay_from is not None and event.rejected is None and not event.soft_failed:
+            destinations = await self._destinations(event.pdu, True)
+            destinations.discard(relay_from)
+        elif destinations is None:
+            destinations = set()
         return await self._persist(
             event.pdu, snapshot, event.state_before_group, event.state_before,
             rejected=event.rejected, soft_failed=event.soft_failed, backfilled=backfilled,
+            destinations=destinations,
         )
 
     async def _persist(
@@ -278,7 +315,10 @@ class RoomService:
         soft_failed: bool,
         txn: Txn | None = None,
         backfilled: bool = False,
+        destinations: set[str] | None = None,
     ) -> StoredEvent:
+        """Store an event and the room's new state. ``destinations`` defaults to every other
+        server in the room for local events and none for remote ones."""
         accepted = rejected is None and not soft_failed and not backfilled
         after = dict(state_before)
         if pdu.is_state and rejected is None:
@@ -288,7 +328,9 @@ class RoomService:
             pdu, snapshot, after, accepted
         )
         delta = {k: v for k, v in new_state.items() if old_state.get(k) != v}
-        destinations = await self._destinations(pdu, accepted) if self.is_local(pdu.sender) else ()
+        if destinations is None:
+            destinations = (await self._destinations(pdu, accepted)
+                            if self.is_local(pdu.sender) else set())
         request = EventPersist(
             pdu=pdu,
             received_ts=self._clock.now_ms(),
@@ -301,7 +343,7 @@ class RoomService:
             current_state_delta=delta if accepted else {},
             membership_changes=await self._membership_changes(pdu, delta) if accepted else (),
             txn=(txn.user_id, txn.device_id, txn.txn_id) if txn else None,
-            outbound_destinations=tuple(destinations),
+            outbound_destinations=tuple(sorted(destinations)),
             applies_redaction_of=(
                 await self._redaction_target(pdu, state_before) if rejected is None else None
             ),
@@ -326,7 +368,7 @@ class RoomService:
             user_ids=[change.user_id for change in request.membership_changes],
         )
         for callback in self.on_persisted:
-            callback(stored)
+            callback(stored, request.outbound_destinations)
         return stored
 
     async def _next_room_state(
@@ -437,6 +479,9 @@ class RoomService:
         return target_id if await self._has_redact_power(pdu.sender, state_before) else None
 
     # -- reads used by several services ------------------------------------------------------
+
+    async def auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
+        return await self._events.get_auth_chain_ids(event_ids)
 
     async def current_state_pdus(
         self, room_id: str, keys: Iterable[StateKey] | None = None

@@ -153,3 +153,24 @@ class LocalMembership:
     event_id: str
     stream_ordering: int
     forgotten: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPdu:
+    destination: str
+    stream_ordering: int
+    event_id: str
+    room_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationState:
+    """Health of a remote server as seen by the outbound sender."""
+
+    destination: str
+    retry_after_ts: int = 0
+    retry_interval_ms: int = 0
+    failing_since_ts: int | None = None
+    last_success_ts: int | None = None
+    last_error: str | None = None
+    last_error_ts: int | None = None

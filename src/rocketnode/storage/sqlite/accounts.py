@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import Any
 
+from rocketnode.core.canonical_json import encode_json
 from rocketnode.storage.records import AccessToken, Account, Device
 from rocketnode.storage.sqlite.database import SqliteDatabase
 
@@ -63,6 +66,34 @@ class SqliteAccountStore:
         await self._db.write(
             lambda conn: conn.execute(
                 f"UPDATE users SET {field} = ? WHERE user_id = ?", (value, user_id)
+            )
+        )
+
+    async def get_extra_profile_fields(self, user_id: str) -> dict[str, Any]:
+        """Profile fields other than ``displayname`` and ``avatar_url`` (decoded JSON)."""
+        return await self._db.read(
+            lambda conn: {
+                row[0]: json.loads(row[1])
+                for row in conn.execute(
+                    "SELECT field, value FROM profile_fields WHERE user_id = ? ORDER BY field",
+                    (user_id,),
+                )
+            }
+        )
+
+    async def set_extra_profile_field(self, user_id: str, field: str, value: Any) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO profile_fields (user_id, field, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id, field) DO UPDATE SET value = excluded.value",
+                (user_id, field, encode_json(value).decode("utf-8")),
+            )
+        )
+
+    async def delete_extra_profile_field(self, user_id: str, field: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM profile_fields WHERE user_id = ? AND field = ?", (user_id, field)
             )
         )
 

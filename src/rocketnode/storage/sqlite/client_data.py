@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rocketnode.core.canonical_json import encode_json
@@ -166,6 +166,30 @@ class SqliteClientDataStore:
                 " enabled = COALESCE(excluded.enabled, push_rules.enabled)",
                 (user_id, scope, kind, rule_id, _dumps(rule) if rule is not None else None,
                  None if enabled is None else int(enabled)),
+            )
+
+        await self._db.write(write)
+
+    async def put_user_push_rule(
+        self, user_id: str, scope: str, kind: str, rule_id: str, rule: dict[str, Any],
+        order: Sequence[str],
+    ) -> None:
+        """Create (enabled) or replace a user-defined rule and, in the same transaction, set the
+        priority order of the user's rules of ``kind``: ``order`` lists them most important
+        first (``rule_id`` included)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO push_rules (user_id, scope, kind, rule_id, rule, enabled)"
+                " VALUES (?,?,?,?,?,1) ON CONFLICT (user_id, scope, kind, rule_id) DO UPDATE"
+                " SET rule = excluded.rule",
+                (user_id, scope, kind, rule_id, _dumps(rule)),
+            )
+            conn.executemany(
+                "UPDATE push_rules SET priority = ? WHERE user_id = ? AND scope = ?"
+                " AND kind = ? AND rule_id = ?",
+                [(len(order) - index, user_id, scope, kind, other)
+                 for index, other in enumerate(order)],
             )
 
         await self._db.write(write)

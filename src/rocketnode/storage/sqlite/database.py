@@ -30,6 +30,9 @@ Job = Callable[[sqlite3.Connection], T]
 MAX_BATCH = 256
 BUSY_TIMEOUT_MS = 10_000
 IN_LIST_CHUNK = 500
+MAX_VARIABLES = 999
+"""Bind parameters allowed per statement: the smallest limit of any SQLite build, so that a
+query with an unchunked ``IN`` list fails in every test run, not on a user's older SQLite."""
 
 
 def chunked(items: Iterable[T], size: int = IN_LIST_CHUNK) -> Iterator[list[T]]:
@@ -50,6 +53,7 @@ def placeholders(count: int) -> str:
 
 def _connect(path: str, read_only: bool, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, MAX_VARIABLES)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -87,6 +91,7 @@ class SqliteDatabase:
         self._reader_conns: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._closing = False
         self.batches_committed = 0
         self.jobs_committed = 0
 
@@ -95,11 +100,16 @@ class SqliteDatabase:
     def open(self) -> None:
         """Open the writer, apply migrations, start the reader pool (blocking, call once)."""
         conn = _connect(self.path, read_only=False, synchronous=self._synchronous)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal" and self.path != ":memory:":
-            raise RuntimeError(f"SQLite refused WAL mode (got {mode})")
-        apply_migrations(conn)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal" and self.path != ":memory:":
+                raise RuntimeError(f"SQLite refused WAL mode (got {mode})")
+            apply_migrations(conn)
+        except BaseException:
+            conn.close()
+            raise
         self._writer_conn = conn
+        self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._writer.start()
         self._readers = ThreadPoolExecutor(
@@ -115,14 +125,16 @@ class SqliteDatabase:
             self._reader_conns.append(conn)
 
     async def close(self) -> None:
-        """Finish queued writes, then close every connection."""
+        """Finish queued writes, then close every connection; later writes are refused."""
+        loop = asyncio.get_running_loop()
+        self._closing = True
         if self._writer is not None:
             self._queue.put(_STOP)
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            await loop.run_in_executor(None, self._writer.join)
             self._writer = None
         if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None
+            readers, self._readers = self._readers, None
+            await loop.run_in_executor(None, readers.shutdown)
         with self._lock:
             for conn in self._reader_conns:
                 conn.close()
@@ -136,7 +148,7 @@ class SqliteDatabase:
 
     async def write(self, fn: Job[T]) -> T:
         """Run ``fn`` in the writer thread inside a transaction; return once committed."""
-        if self._writer is None:
+        if self._writer is None or self._closing:
             raise RuntimeError("Database is not open")
         future: Future[T] = Future()
         self._queue.put(_WriteJob(fn, future))
@@ -175,7 +187,21 @@ class SqliteDatabase:
                     stopping = True
                     break
                 jobs.append(item)
-            self._run_batch(conn, jobs)
+            # A caller that was cancelled while its job waited gets no write.
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+            if jobs:
+                self._run_batch(conn, jobs)
+        self._refuse_leftovers()
+
+    def _refuse_leftovers(self) -> None:
+        """Fail any job queued behind the stop marker, so that no caller waits forever."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _WriteJob) and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(RuntimeError("Database is closed"))
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: Sequence[_WriteJob]) -> None:
         outcomes: list[tuple[bool, Any]] = []

@@ -113,7 +113,9 @@ class SqliteEventStore:
             hook(conn, request, stream)
         return PersistResult(stream, before_group, after_group, current_group)
 
-    def _existing_result(self, conn: sqlite3.Connection, event_id: str, stream: int) -> PersistResult:
+    def _existing_result(
+        self, conn: sqlite3.Connection, event_id: str, stream: int
+    ) -> PersistResult:
         row = conn.execute(
             "SELECT before_group, after_group FROM event_state WHERE event_id = ?", (event_id,)
         ).fetchone()
@@ -376,6 +378,23 @@ class SqliteEventStore:
                     )
                 )
             return found
+
+        return await self._db.read(query)
+
+    async def latest_membership_stream(
+        self, room_id: str, user_id: str, membership: str
+    ) -> int | None:
+        """Stream ordering of the user's newest accepted ``membership`` event in the room."""
+
+        def query(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT MAX(stream_ordering) FROM events WHERE room_id = ?"
+                " AND type = 'm.room.member' AND state_key = ? AND outlier = 0"
+                " AND rejected IS NULL AND soft_failed = 0"
+                " AND json_extract(json, '$.content.membership') = ?",
+                (room_id, user_id, membership),
+            ).fetchone()
+            return row[0] if row else None
 
         return await self._db.read(query)
 

@@ -1,0 +1,239 @@
+"""The outbound sender: one durable queue and one transaction in flight per destination.
+
+PDUs are queued in the database in the same transaction that stores them (see
+``storage.sqlite.federation.queue_outbound``); EDUs (typing, receipts) wait in memory. Each
+destination has a task that sends everything waiting — at most 50 PDUs and 100 EDUs per
+transaction — as soon as the previous transaction is answered, so batches grow with load.
+
+A failing destination backs off exponentially up to a cap; success or any request from that
+server resets it. After an outage with a long backlog, the destination gets the newest PDU of
+each room and pulls the gap itself with ``get_missing_events`` (catch-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rocketnode.core.errors import MatrixError, RemoteServerError
+from rocketnode.federation.client import FederationClient, path_segment
+from rocketnode.services.clock import Clock
+from rocketnode.storage.ports import EventStore, FederationStore
+from rocketnode.storage.records import DestinationState, QueuedPdu
+
+logger = logging.getLogger(__name__)
+
+MAX_PDUS_PER_TXN = 50
+MAX_EDUS_PER_TXN = 100
+CATCH_UP_THRESHOLD = 200
+"""A failing destination with more queued PDUs than this is caught up (newest per room)."""
+MAX_PENDING_EDUS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    initial_ms: int = 1000
+    maximum_ms: int = 5 * 60 * 1000
+
+
+@dataclass(slots=True)
+class _Queue:
+    destination: str
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    edus: list[dict[str, Any]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class FederationSender:
+    def __init__(
+        self, server_name: str, client: FederationClient, store: FederationStore,
+        events: EventStore, clock: Clock, backoff: Backoff = Backoff(),
+    ) -> None:
+        self._server_name = server_name
+        self._client = client
+        self._store = store
+        self._events = events
+        self._clock = clock
+        self._backoff = backoff
+        self._queues: dict[str, _Queue] = {}
+        self._txn_ids = itertools.count()
+        self._txn_prefix = str(clock.now_ms())
+        self._running = False
+        self.transactions_sent = 0
+
+    # -- lifecycle (app.py) ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._running = True
+        for destination in await self._store.destinations_with_queue():
+            self._queue(destination).wake.set()
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = [q.task for q in self._queues.values() if q.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._queues.clear()
+
+    def _queue(self, destination: str) -> _Queue:
+        queue = self._queues.get(destination)
+        if queue is None:
+            queue = self._queues[destination] = _Queue(destination)
+        if self._running and (queue.task is None or queue.task.done()):
+            queue.task = asyncio.create_task(self._run(queue), name=f"send:{destination}")
+        return queue
+
+    # -- what to send ------------------------------------------------------------------------
+
+    def pdus_queued(self, destinations: Iterable[str]) -> None:
+        """New PDUs were queued in the database for these destinations."""
+        for destination in destinations:
+            if destination != self._server_name:
+                self._queue(destination).wake.set()
+
+    def send_edu(self, destination: str, edu_type: str, content: dict[str, Any]) -> None:
+        if destination == self._server_name:
+            return
+        queue = self._queue(destination)
+        if len(queue.edus) >= MAX_PENDING_EDUS:
+            queue.edus.pop(0)
+        queue.edus.append({"edu_type": edu_type, "content": content})
+        queue.wake.set()
+
+    async def destination_came_back(self, destination: str) -> None:
+        """Any request from ``destination`` resets its backoff and retries at once."""
+        state = await self._store.get_destination(destination)
+        if state is not None and (state.retry_after_ts or state.failing_since_ts):
+            await self._store.set_destination(replace(
+                state, retry_after_ts=0, retry_interval_ms=0, failing_since_ts=None))
+        if destination in self._queues or state is not None:
+            self._queue(destination).wake.set()
+
+    # -- the per-destination loop ------------------------------------------------------------
+
+    async def _run(self, queue: _Queue) -> None:
+        while self._running:
+            await self._wait_until_due(queue)
+            queue.wake.clear()
+            try:
+                sent_something = await self._send_one(queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Sender for %s failed unexpectedly", queue.destination)
+                sent_something = False
+                await self._record_failure(queue.destination, "internal error")
+            if not sent_something:
+                await queue.wake.wait()
+
+    async def _wait_until_due(self, queue: _Queue) -> None:
+        state = await self._store.get_destination(queue.destination)
+        while state is not None and state.retry_after_ts > self._clock.now_ms():
+            delay = (state.retry_after_ts - self._clock.now_ms()) / 1000
+            queue.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.wake.wait(), timeout=max(delay, 0.01))
+            state = await self._store.get_destination(queue.destination)
+
+    async def _send_one(self, queue: _Queue) -> bool:
+        """Send one transaction; True if there was something to send (sent or not)."""
+        destination = queue.destination
+        state = await self._store.get_destination(destination)
+        catching_up = state is not None and state.failing_since_ts is not None
+        queued = await self._store.queued_pdus(destination, CATCH_UP_THRESHOLD + 1)
+        catch_up = catching_up and len(queued) > CATCH_UP_THRESHOLD
+        if catch_up:
+            queued = (await self._store.newest_queued_per_room(destination))[:MAX_PDUS_PER_TXN]
+        else:
+            queued = queued[:MAX_PDUS_PER_TXN]
+        edus = queue.edus[:MAX_EDUS_PER_TXN]
+        if not queued and not edus:
+            return False
+        pdus = await self._pdu_json(queued)
+        try:
+            await self._put_transaction(destination, pdus, edus)
+        except (RemoteServerError, MatrixError) as exc:
+            await self._record_failure(destination, exc.message)
+            return True
+        del queue.edus[:len(edus)]
+        if queued:
+            top = max(q.stream_ordering for q in queued)
+            rooms = sorted({q.room_id for q in queued}) if catch_up else None
+            await self._store.dequeue_pdus(destination, top, rooms)
+        await self._record_success(destination)
+        return True
+
+    async def _pdu_json(self, queued: list[QueuedPdu]) -> list[dict[str, Any]]:
+        events = await self._events.get_events(q.event_id for q in queued)
+        ordered = sorted((events[q.event_id] for q in queued if q.event_id in events),
+                         key=lambda e: e.stream_ordering)
+        return [{k: v for k, v in e.pdu.data.items() if k != "unsigned"} for e in ordered]
+
+    async def _put_transaction(self, destination: str, pdus: list[dict[str, Any]],
+                               edus: list[dict[str, Any]]) -> None:
+        txn_id = f"{self._txn_prefix}_{next(self._txn_ids)}"
+        body = {"origin": self._server_name, "origin_server_ts": self._clock.now_ms(),
+                "pdus": pdus, "edus": edus}
+        answer = await self._client.put(
+            destination, f"/_matrix/federation/v1/send/{path_segment(txn_id)}", body)
+        self.transactions_sent += 1
+        for event_id, result in (answer.get("pdus") or {}).items() if isinstance(
+                answer, dict) else ():
+            if isinstance(result, dict) and result.get("error"):
+                logger.info("%s refused %s: %s", destination, event_id, result["error"])
+
+    # -- destination health ------------------------------------------------------------------
+
+    async def _record_success(self, destination: str) -> None:
+        state = await self._store.get_destination(destination) or DestinationState(destination)
+        if (state.last_success_ts is not None and not state.failing_since_ts
+                and not state.retry_after_ts and self._clock.now_ms() - state.last_success_ts
+                < 10_000):
+            return
+        await self._store.set_destination(replace(
+            state, retry_after_ts=0, retry_interval_ms=0, failing_since_ts=None,
+            last_success_ts=self._clock.now_ms()))
+
+    async def _record_failure(self, destination: str, error: str) -> None:
+        now = self._clock.now_ms()
+        state = await self._store.get_destination(destination) or DestinationState(destination)
+        interval = min(max(state.retry_interval_ms * 2, self._backoff.initial_ms),
+                       self._backoff.maximum_ms)
+        logger.info("Sending to %s failed (%s); retrying in %d ms", destination, error, interval)
+        await self._store.set_destination(replace(
+            state, retry_after_ts=now + interval, retry_interval_ms=interval,
+            failing_since_ts=state.failing_since_ts or now, last_error=error[:500],
+            last_error_ts=now))
+
+    async def status(self) -> list[dict[str, Any]]:
+        """Every destination's health and queue depth (the admin API)."""
+        now = self._clock.now_ms()
+        depths = await self._store.queue_depths()
+        states = {s.destination: s for s in await self._store.all_destinations()}
+        for destination in depths:
+            states.setdefault(destination, DestinationState(destination))
+        report = []
+        for destination, state in sorted(states.items()):
+            if state.retry_after_ts > now:
+                health = "backing_off"
+            elif state.failing_since_ts is not None:
+                health = "failing"
+            else:
+                health = "ok"
+            report.append({
+                "destination": destination, "state": health,
+                "retry_after_ts": state.retry_after_ts or None,
+                "failing_since_ts": state.failing_since_ts,
+                "queue_depth": depths.get(destination, 0),
+                "pending_edus": len(self._queues[destination].edus)
+                if destination in self._queues else 0,
+                "last_success_ts": state.last_success_ts, "last_error": state.last_error,
+                "last_error_ts": state.last_error_ts,
+            })
+        return report
