@@ -27,6 +27,9 @@ def node_config(data_dir: Path, server_name: str | None = None, **overrides: Any
         open_registration=True,
         rate_limits_enabled=False,
         federation_verify_tls=False,
+        federation_loopback_only=True,
+        federation_retry_initial_ms=200,
+        federation_retry_max_ms=2000,
     )
     return dataclasses.replace(config, **overrides)
 

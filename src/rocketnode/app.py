@@ -8,9 +8,9 @@ key and the TLS certificate on first start), builds the services and starts the 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import fcntl
 import logging
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +18,8 @@ from typing import IO, Any
 from aiohttp import web
 
 from rocketnode.client_api.account_data import AccountDataApi
+from rocketnode.client_api.admin import AdminApi
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.directory import DirectoryApi
 from rocketnode.client_api.ephemeral import EphemeralApi
 from rocketnode.client_api.presence import PresenceApi
@@ -44,9 +46,7 @@ from rocketnode.federation.queries import LocalQueries, RemoteQueries
 from rocketnode.federation.routes import FederationApi
 from rocketnode.federation.sender import Backoff, FederationSender
 from rocketnode.federation.serving import RoomServing
-from rocketnode.client_api.admin import AdminApi
 from rocketnode.http.app_factory import Listener, build_app
-from rocketnode.http.auth import Authenticator
 from rocketnode.keys import load_or_create_signing_key, load_or_create_tls
 from rocketnode.services.account_data import AccountDataService
 from rocketnode.services.accounts import AccountService
@@ -201,7 +201,8 @@ class Node:
                           rooms: RoomService) -> Federation:
         config, clock = self.config, self.clock
         client = FederationClient(config.server_name, signing_key, config.federation_verify_tls,
-                                  config.federation_domain_whitelist)
+                                  config.federation_domain_whitelist,
+                                  config.federation_loopback_only)
         client.discovery = ServerDiscovery(clock, client.fetch_well_known, resolve_srv)
         keyring = Keyring(config.server_name, signing_key, client, stores.federation, clock,
                           config.federation_trusted_key_servers)

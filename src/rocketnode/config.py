@@ -57,6 +57,7 @@ class Config:
     federation_verify_tls: bool = True
     federation_domain_whitelist: tuple[str, ...] = ()
     federation_trusted_key_servers: tuple[str, ...] = ()
+    federation_loopback_only: bool = False
     federation_retry_initial_ms: int = 2_000
     federation_retry_max_ms: int = 300_000
     well_known_server: str = ""
@@ -132,6 +133,8 @@ verify_tls = true
 domain_whitelist = []
 # Notary servers asked for another server's signing keys when that server cannot be reached.
 trusted_key_servers = []
+# For test setups: contact only servers whose name is a loopback address or "localhost".
+loopback_only = false
 # Backoff of an unreachable destination: the first retry after retry_initial_ms, doubling up
 # to retry_max_ms. Any request from that server, or a success, resets it.
 retry_initial_ms = 2000
@@ -247,6 +250,7 @@ def parse_config(text: str, data_dir: Path) -> Config:
         ),
         federation_domain_whitelist=tuple(whitelist),
         federation_trusted_key_servers=tuple(notaries),
+        federation_loopback_only=_value(fed, "loopback_only", bool, False, "federation."),
         federation_retry_initial_ms=_value(
             fed, "retry_initial_ms", int, base.federation_retry_initial_ms, "federation."),
         federation_retry_max_ms=_value(

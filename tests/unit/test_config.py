@@ -42,6 +42,7 @@ DOCUMENTED: dict[str, tuple[str, Any, Any]] = {
     "federation.domain_whitelist": ("federation_domain_whitelist", ["a.org"], ("a.org",)),
     "federation.trusted_key_servers": ("federation_trusted_key_servers", ["notary.org"],
                                        ("notary.org",)),
+    "federation.loopback_only": ("federation_loopback_only", True, True),
     "federation.retry_initial_ms": ("federation_retry_initial_ms", 1000, 1000),
     "federation.retry_max_ms": ("federation_retry_max_ms", 60_000, 60_000),
     "well_known.server": ("well_known_server", "m.example.org:443", "m.example.org:443"),

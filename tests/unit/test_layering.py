@@ -38,15 +38,6 @@ LAYERS: dict[str, int] = {
 }
 SIBLINGS_THAT_MAY_NOT_MEET = {frozenset({"federation", "client_api"})}
 
-# A known departure from ARCHITECTURE.md, found by this test: endpoints in client_api and
-# federation import http's request helpers, against "federation / client_api <- http". It is
-# tolerated only for these modules and pinned by a strict xfail below, so that it gets either
-# written into ARCHITECTURE.md (and moved into LAYERS) or removed -- not forgotten.
-KNOWN_DEPARTURE_IMPORTERS = frozenset({"client_api", "federation"})
-KNOWN_DEPARTURE_MODULES = frozenset(
-    {"rocketnode.http.auth", "rocketnode.http.errors", "rocketnode.http.json_body"}
-)
-
 # What `core` must never import: event loops, sockets, threads, databases, HTTP, the clock.
 CORE_FORBIDDEN = frozenset({
     "asyncio", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2", "socket",
@@ -136,14 +127,6 @@ def source_modules() -> Iterator[tuple[str, Path, bool]]:
         yield ".".join(parts), path, is_package
 
 
-def _is_known_departure(violation: Violation) -> bool:
-    importer = layer_of(violation.module)
-    imported = violation.imported
-    return importer in KNOWN_DEPARTURE_IMPORTERS and any(
-        imported == known or imported.startswith(known + ".") for known in KNOWN_DEPARTURE_MODULES
-    )
-
-
 def _tree_violations() -> list[Violation]:
     modules = list(source_modules())
     assert any(name == "rocketnode.core.pdu" for name, _, _ in modules), "walked the wrong tree"
@@ -155,15 +138,7 @@ def _tree_violations() -> list[Violation]:
 
 
 def test_source_tree_is_layered() -> None:
-    assert [str(v) for v in _tree_violations() if not _is_known_departure(v)] == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client_api and federation import http.auth/errors/json_body (see LAYERS' note)",
-)
-def test_no_endpoint_imports_http() -> None:
-    assert [str(v) for v in _tree_violations() if _is_known_departure(v)] == []
+    assert [str(v) for v in _tree_violations()] == []
 
 
 # --- the checker itself -------------------------------------------------------------------------
@@ -200,8 +175,8 @@ def test_no_endpoint_imports_http() -> None:
         ("rocketnode.federation.x", "from rocketnode.http.auth import A", "rocketnode.http.auth"),
         ("rocketnode.client_api.x", "from rocketnode.http.app_factory import build",
          "rocketnode.http.app_factory"),
-        ("rocketnode.http.auth", "from rocketnode.app import Node", "rocketnode.app"),
-        ("rocketnode.http.auth", "from rocketnode.config import Config", "rocketnode.config"),
+        ("rocketnode.http.errors", "from rocketnode.app import Node", "rocketnode.app"),
+        ("rocketnode.http.errors", "from rocketnode.config import Config", "rocketnode.config"),
         ("rocketnode.app", "from rocketnode.cli import main", "rocketnode.cli"),
         ("rocketnode", "from rocketnode.core import ids", "rocketnode.core"),
         ("rocketnode.utils", "import json", "-"),
@@ -233,28 +208,3 @@ def test_checker_finds_violations(module: str, source: str, expected: str) -> No
 )
 def test_checker_allows_the_permitted_direction(module: str, source: str) -> None:
     assert check_module(module, source) == []
-
-
-def test_known_departure_is_narrow() -> None:
-    # Only the three helper modules, only from client_api and federation.
-    cases = [
-        ("rocketnode.client_api.x", "from rocketnode.http.auth import A", True),
-        ("rocketnode.federation.x", "from rocketnode.http.json_body import f", True),
-        ("rocketnode.client_api.x", "from rocketnode.http.app_factory import b", False),
-        ("rocketnode.client_api.x", "import rocketnode.http", False),
-        ("rocketnode.services.x", "from rocketnode.http.errors import json_response", False),
-    ]
-    for module, source, tolerated in cases:
-        violations = check_module(module, source)
-        assert violations
-        assert all(_is_known_departure(v) for v in violations) is tolerated, (module, source)
-
-
-def test_relative_imports_resolve_against_the_package() -> None:
-    found = {name for _, name in imported_modules("from . import ids\nfrom .. import storage",
-                                                   "rocketnode.core", is_package=True)}
-    assert {"rocketnode.core.ids", "rocketnode"} <= found
-    assert "rocketnode.storage" in found
-    found = {name for _, name in imported_modules("from .ids import UserId",
-                                                   "rocketnode.core.pdu", is_package=False)}
-    assert found == {"rocketnode.core.ids", "rocketnode.core.ids.UserId"}

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator, Requester
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response, read_json_object
 from rocketnode.client_api.sync import own_user
-from rocketnode.http.auth import Authenticator, Requester
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import read_json_object
 from rocketnode.services.account_data import AccountDataService
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
+from rocketnode.client_api.auth import Authenticator
+from rocketnode.client_api.request import json_response
 
 FederationStatus = Callable[[], Awaitable[list[dict[str, Any]]]]
 

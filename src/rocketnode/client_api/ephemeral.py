@@ -7,13 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import field, json_response, read_json_object
 from rocketnode.client_api.sync import own_user
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.ids import EventId, RoomId
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import field, read_json_object
 from rocketnode.services.ratelimit import RateLimiter
 from rocketnode.services.receipts import ReceiptService, check_thread_id
 from rocketnode.services.typing import TypingService

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response, read_json_object
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import read_json_object
 from rocketnode.services.profile import ProfileService, check_key
 from rocketnode.services.ratelimit import RateLimiter
 

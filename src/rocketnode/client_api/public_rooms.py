@@ -11,11 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import field, json_response, optional_str, read_json_object
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import field, optional_str, read_json_object
 from rocketnode.services.public_rooms import PublicRoomsQuery, PublicRoomsService
 
 _LIST = "/directory/list/room/{room_id}"

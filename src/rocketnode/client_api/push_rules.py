@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import field, json_response, read_json_object
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import field, read_json_object
 from rocketnode.services.push_rules import PushRulesService
 
 _RULE = "/pushrules/global/{kind}/{rule_id}"

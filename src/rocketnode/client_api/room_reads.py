@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response, query_int
 from rocketnode.core.canonical_json import decode_lenient
 from rocketnode.core.errors import CanonicalJsonError, Errcode, MatrixError
 from rocketnode.core.ids import EventId, RoomId
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import query_int
 from rocketnode.services.filters import EventFilter
 from rocketnode.services.room_access import Reader
 from rocketnode.services.room_messages import (

@@ -7,12 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator, Requester
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response, optional_str, read_json_object
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.ids import EventId
-from rocketnode.http.auth import Authenticator, Requester
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import optional_str, read_json_object
 from rocketnode.services.ratelimit import RateLimiter
 from rocketnode.services.rooms import RoomService, Txn
 

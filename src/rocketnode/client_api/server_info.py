@@ -6,11 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from rocketnode import __version__
+from rocketnode.client_api.auth import Authenticator
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
-from rocketnode.http.auth import Authenticator
-from rocketnode.http.errors import json_response
 
 SPEC_VERSIONS = [
     "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rocketnode.client_api.auth import Authenticator, Requester
 from rocketnode.client_api.paths import client_route
+from rocketnode.client_api.request import json_response, query_int, read_json_object
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.http.auth import Authenticator, Requester
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import query_int, read_json_object
 from rocketnode.services.stream_tokens import SyncToken
 from rocketnode.services.sync import MAX_TIMEOUT_MS, SyncRequest, SyncService
 from rocketnode.services.user_filters import UserFilters

@@ -9,7 +9,7 @@ Exception tree::
     MatrixError                      errcode + message + HTTP status
     ├── LimitExceeded                M_LIMIT_EXCEEDED, carries retry_after_ms
     ├── InvalidIdentifier            a user/room/event ID, alias or server name that does not parse
-    ├── CanonicalJsonError           JSON that is not canonical JSON (floats, big ints, dup keys, ...)
+    ├── CanonicalJsonError           JSON that is not canonical (floats, big ints, dup keys...)
     ├── PduFormatError               a PDU with missing/ill-typed keys or over the size limits
     ├── SignatureError               a signature or content hash that does not verify
     ├── AuthError                    an event rejected by the authorisation rules

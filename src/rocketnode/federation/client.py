@@ -6,7 +6,7 @@ error statuses, unusable bodies) become :class:`RemoteServerError`, never our ow
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
 import logging
 import re
 import ssl
@@ -19,6 +19,7 @@ from yarl import URL
 
 from rocketnode.core.canonical_json import decode_lenient, encode_json
 from rocketnode.core.errors import Errcode, MatrixError, RemoteServerError
+from rocketnode.core.ids import ServerName
 from rocketnode.core.signing import SigningKey
 from rocketnode.federation.discovery import (
     Endpoint,
@@ -50,11 +51,13 @@ class FederationClient:
         signing_key: SigningKey,
         verify_tls: bool,
         whitelist: tuple[str, ...] = (),
+        loopback_only: bool = False,
     ) -> None:
         self.server_name = server_name
         self._key = signing_key
         self._whitelist = frozenset(whitelist)
-        self._ssl: ssl.SSLContext | bool = True if verify_tls else False
+        self._loopback_only = loopback_only
+        self._ssl: ssl.SSLContext | bool = verify_tls
         self._session: aiohttp.ClientSession | None = None
         self.discovery: ServerDiscovery | None = None
 
@@ -73,9 +76,13 @@ class FederationClient:
             self._session = None
 
     def check_allowed(self, destination: str) -> None:
+        """Refuse destinations outside the whitelist (and, for test setups, off loopback)."""
         if self._whitelist and destination not in self._whitelist:
             raise MatrixError(Errcode.FORBIDDEN,
                               f"Federation with {destination} is not allowed here", 403)
+        if self._loopback_only and not _is_loopback_name(destination):
+            raise MatrixError(Errcode.FORBIDDEN,
+                              f"{destination} is not on loopback (loopback_only is set)", 403)
 
     async def request(
         self,
@@ -121,7 +128,7 @@ class FederationClient:
             ) as response:
                 raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
                 status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise RemoteServerError(destination, f"{type(exc).__name__}: {exc}") from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             raise RemoteServerError(destination, "response too large", status)
@@ -155,6 +162,19 @@ class FederationClient:
             match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
             max_age = int(match.group(1)) if match else None
             return WellKnownAnswer(response.status, body, max_age)
+
+
+def _is_loopback_name(server_name: str) -> bool:
+    try:
+        host = ServerName.parse(server_name).host.strip("[]")
+    except MatrixError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _decode(destination: str, status: int, raw: bytes) -> Any:

@@ -15,8 +15,8 @@ from rocketnode.core.errors import Errcode, MatrixError, RemoteServerError, Sign
 from rocketnode.core.ids import server_name_of
 from rocketnode.core.pdu import Pdu, SignatureVerdict, hash_and_sign
 from rocketnode.core.redaction import redact
-from rocketnode.core.signing import key_ids_signed_by, verify_json
 from rocketnode.core.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, room_version
+from rocketnode.core.signing import key_ids_signed_by, verify_json
 from rocketnode.federation.client import FederationClient, path_segment
 from rocketnode.federation.event_intake import EventIntake
 from rocketnode.federation.keyring import Keyring
@@ -235,7 +235,14 @@ class Handshakes:
             answer = await self._client.get(server, "/_matrix/federation/v1/query/directory",
                                             {"room_alias": alias})
         except RemoteServerError as exc:
-            raise remote_error(exc) from exc
+            if exc.remote_status is not None and 400 <= exc.remote_status < 500:
+                raise remote_error(exc) from exc
+            raise MatrixError(Errcode.NOT_FOUND,
+                              f"Room alias {alias} not found: {server} did not answer",
+                              404) from exc
+        except MatrixError as exc:
+            raise MatrixError(Errcode.NOT_FOUND, f"Room alias {alias} not found: {exc.message}",
+                              404) from exc
         room_id = answer.get("room_id") if isinstance(answer, dict) else None
         servers = answer.get("servers") if isinstance(answer, dict) else None
         if not isinstance(room_id, str):

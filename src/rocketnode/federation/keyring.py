@@ -43,7 +43,7 @@ def parse_key_response(server_name: str, response: object, now_ms: int) -> KeyMa
             keys[key_id] = (VerifyKey.from_base64(key_id, entry["key"]), capped)
     if not keys:
         raise SignatureError(f"Key response of {server_name} lists no verify keys")
-    for key_id, (verify_key, _) in keys.items():
+    for verify_key, _ in keys.values():
         verify_json(response, server_name, verify_key)
     for key_id, entry in (response.get("old_verify_keys") or {}).items():
         if (isinstance(entry, dict) and isinstance(entry.get("key"), str)
@@ -145,7 +145,7 @@ class Keyring:
             await self._fetch_server(server_name, {"*"})
 
     def _check_notary_signature(self, notary: str, response: dict[str, Any]) -> None:
-        for key_id, (verify_key, _) in self._keys.get(notary, {}).items():
+        for verify_key, _ in self._keys.get(notary, {}).values():
             try:
                 verify_json(response, notary, verify_key)
                 return

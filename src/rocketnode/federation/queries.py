@@ -70,6 +70,14 @@ class LocalQueries:
         }
 
 
+def _as_not_found(exc: MatrixError, what: str) -> MatrixError:
+    """A remote refusal passes through; an unreachable or refused destination is "not found"."""
+    if isinstance(exc, RemoteServerError) and exc.remote_status is not None \
+            and 400 <= exc.remote_status < 500:
+        return remote_error(exc)
+    return MatrixError(Errcode.NOT_FOUND, f"{what} not found: {exc.message}", 404)
+
+
 class RemoteQueries:
     """Asking other servers (implements the services' remote profile and directory hooks)."""
 
@@ -83,8 +91,8 @@ class RemoteQueries:
         try:
             answer = await self._client.get(server_name_of(user_id),
                                             "/_matrix/federation/v1/query/profile", query)
-        except RemoteServerError as exc:
-            raise remote_error(exc) from exc
+        except MatrixError as exc:
+            raise _as_not_found(exc, "Profile") from exc
         if not isinstance(answer, dict):
             raise MatrixError(Errcode.NOT_FOUND, "Profile not found", 404)
         return answer
@@ -100,8 +108,8 @@ class RemoteQueries:
         try:
             answer = await self._client.post(server_name, "/_matrix/federation/v1/publicRooms",
                                              body)
-        except RemoteServerError as exc:
-            raise remote_error(exc) from exc
+        except MatrixError as exc:
+            raise _as_not_found(exc, f"The room directory of {server_name}") from exc
         if not isinstance(answer, dict) or not isinstance(answer.get("chunk"), list):
             raise RemoteServerError(server_name, "invalid publicRooms answer")
         return answer

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from rocketnode import __version__
-from rocketnode.core.canonical_json import decode_lenient
+from rocketnode.core.canonical_json import decode_lenient, encode_json
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.ids import RoomAlias, UserId
 from rocketnode.federation.client import FederationClient
@@ -22,8 +22,6 @@ from rocketnode.federation.keyring import Keyring
 from rocketnode.federation.membership_server import MembershipServer
 from rocketnode.federation.serving import RoomServing
 from rocketnode.federation.x_matrix import parse_authorization, request_json
-from rocketnode.http.errors import json_response
-from rocketnode.http.json_body import query_int
 
 FED = "/_matrix/federation"
 
@@ -307,6 +305,21 @@ class FederationApi:
         """GET /_matrix/federation/v1/user/devices/{userId} — "Device Management"."""
         await self._authenticate(request)
         return json_response(await self._queries.devices(request.match_info["user_id"]))
+
+
+def json_response(body: object) -> web.Response:
+    return web.Response(body=encode_json(body), content_type="application/json")
+
+
+def query_int(request: web.Request, name: str, default: int, minimum: int = 0,
+              maximum: int = 2**62) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return max(minimum, min(int(raw), maximum))
+    except ValueError as exc:
+        raise MatrixError(Errcode.INVALID_PARAM, f"'{name}' must be an integer") from exc
 
 
 def _str_list(value: object) -> bool:

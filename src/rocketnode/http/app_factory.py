@@ -7,11 +7,18 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from rocketnode.http.errors import error_middleware
+from rocketnode.http.errors import CORS_HEADERS, error_middleware
+
+
+async def _add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer may be read by browser clients on any origin (client-server API "Web
+    Browser Clients")."""
+    response.headers.update(CORS_HEADERS)
 
 
 def build_app(routes: Iterable[web.RouteDef], max_request_bytes: int) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=max_request_bytes)
+    app.on_response_prepare.append(_add_cors_headers)
     app.add_routes(list(routes))
     return app
 

@@ -23,15 +23,9 @@ CORS_HEADERS = {
 }
 
 
-def json_response(body: object, status: int = 200) -> web.Response:
-    return web.Response(
-        body=encode_json(body), status=status, content_type="application/json",
-        headers=CORS_HEADERS,
-    )
-
-
 def error_response(error: MatrixError) -> web.Response:
-    response = json_response(error.to_json(), error.status)
+    response = web.Response(body=encode_json(error.to_json()), status=error.status,
+                            content_type="application/json")
     if isinstance(error, LimitExceeded):
         response.headers["Retry-After"] = str(max(1, (error.retry_after_ms + 999) // 1000))
     return response
@@ -53,7 +47,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     status = 500
     try:
         if request.method == "OPTIONS":
-            response: web.StreamResponse = web.Response(status=204, headers=CORS_HEADERS)
+            response: web.StreamResponse = web.Response(status=204)
         else:
             response = await handler(request)
         status = response.status

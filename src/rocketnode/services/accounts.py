@@ -29,7 +29,8 @@ def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R,
                             p=_SCRYPT_P, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encode_base64(salt)}${encode_base64(digest)}"
+    params = f"{_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}"
+    return f"scrypt${params}${encode_base64(salt)}${encode_base64(digest)}"
 
 
 def check_password(password: str, stored: str) -> bool:

@@ -67,7 +67,9 @@ class MembershipService:
         self._profile = profile
         self.remote = remote
 
-    async def resolve_room(self, room_id_or_alias: str, via: Sequence[str]) -> tuple[str, list[str]]:
+    async def resolve_room(
+        self, room_id_or_alias: str, via: Sequence[str]
+    ) -> tuple[str, list[str]]:
         """A room ID and servers to try, from a room ID or an alias."""
         if room_id_or_alias.startswith("#"):
             alias = RoomAlias.parse(room_id_or_alias)

@@ -268,7 +268,8 @@ class RoomService:
             return states[0]
         resolved = await self.states.resolve(pdu.room_version, [s for _, s in states])
         base_group, base = states[0]
-        return NewStateGroup(base_group, {k: v for k, v in resolved.items() if base.get(k) != v}), resolved
+        delta = {k: v for k, v in resolved.items() if base.get(k) != v}
+        return NewStateGroup(base_group, delta), resolved
 
     # -- persistence (local and remote) ------------------------------------------------------
 

@@ -47,7 +47,8 @@ class SqliteFederationStore:
                 " SET verify_key = excluded.verify_key,"
                 " valid_until_ts = MAX(server_keys.valid_until_ts, excluded.valid_until_ts),"
                 " fetched_ts = excluded.fetched_ts",
-                [(server_name, key_id, key, until, now_ts) for key_id, (key, until) in keys.items()],
+                [(server_name, key_id, key, until, now_ts)
+                 for key_id, (key, until) in keys.items()],
             )
             if response is not None:
                 conn.execute(

@@ -1,5 +1,6 @@
-"""Reading request bodies strictly: malformed JSON is ``M_NOT_JSON``, the wrong shape is
-``M_BAD_JSON``; nothing reaches a service that does not fit."""
+"""Requests and responses of client endpoints: bodies read strictly (malformed JSON is
+``M_NOT_JSON``, the wrong shape ``M_BAD_JSON``; nothing reaches a service that does not fit),
+query parameters checked, JSON answers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from rocketnode.core.canonical_json import decode_lenient
+from rocketnode.core.canonical_json import decode_lenient, encode_json
 from rocketnode.core.errors import Errcode, MatrixError
 
 T = TypeVar("T")
@@ -53,3 +54,7 @@ def query_int(request: web.Request, name: str, default: int, minimum: int = 0,
     except ValueError as exc:
         raise MatrixError(Errcode.INVALID_PARAM, f"'{name}' must be an integer") from exc
     return max(minimum, min(value, maximum))
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    return web.Response(body=encode_json(body), status=status, content_type="application/json")
