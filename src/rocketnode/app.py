@@ -34,6 +34,7 @@ from rocketnode.client_api.session import SessionApi
 from rocketnode.client_api.sync import SyncApi
 from rocketnode.config import Config, RateLimitConfig
 from rocketnode.core.signing import SigningKey
+from rocketnode.federation.backfill import Backfiller
 from rocketnode.federation.client import FederationClient, resolve_srv
 from rocketnode.federation.discovery import ServerDiscovery
 from rocketnode.federation.edus import EduRelay
@@ -86,6 +87,7 @@ class Federation:
     intake: EventIntake
     handshakes: Handshakes
     remote_queries: RemoteQueries
+    backfiller: Backfiller
 
 LOCK_FILE = "rocketnode.lock"
 
@@ -211,7 +213,9 @@ class Node:
             Backoff(config.federation_retry_initial_ms, config.federation_retry_max_ms))
         intake = EventIntake(rooms, keyring, client)
         handshakes = Handshakes(rooms, stores.rooms, intake, client, keyring)
-        return Federation(client, keyring, sender, intake, handshakes, RemoteQueries(client))
+        backfiller = Backfiller(rooms, intake, client, stores.events, stores.state)
+        return Federation(client, keyring, sender, intake, handshakes, RemoteQueries(client),
+                          backfiller)
 
     async def _start_federation(self, services: Services, federation: Federation) -> None:
         config, stores = self.config, services.stores
@@ -329,7 +333,9 @@ class Node:
         stores = services.stores
         access = RoomAccess(self.clock, stores.events, stores.state, stores.rooms,
                             services.rooms.states)
-        return RoomReadsApi(auth, RoomReads(access), RoomMessages(access))
+        backfill = (self.federation.backfiller
+                    if self.federation is not None and self.config.federation_enabled else None)
+        return RoomReadsApi(auth, RoomReads(access), RoomMessages(access, backfill))
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests and writes, close the database."""

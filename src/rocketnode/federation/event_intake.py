@@ -92,7 +92,8 @@ class EventIntake:
 
     # -- the main path -----------------------------------------------------------------------
 
-    async def take(self, origin: str, pdu: Pdu, backfilled: bool = False) -> StoredEvent | None:
+    async def take(self, origin: str, pdu: Pdu, backfilled: bool = False,
+                   backfill_position: int | None = None) -> StoredEvent | None:
         """Check and store a verified remote PDU (room lock held); None if already known."""
         known = (await self._events.events([pdu.event_id])).get(pdu.event_id)
         if known is not None and not known.outlier:
@@ -106,11 +107,13 @@ class EventIntake:
             before_ref, state_before = await self._state_from_remote(origin, pdu, missing)
         else:
             before_ref, state_before = await self._rooms.state_before(pdu)
-        return await self.check_and_persist(origin, pdu, before_ref, state_before, backfilled)
+        return await self.check_and_persist(origin, pdu, before_ref, state_before, backfilled,
+                                            backfill_position=backfill_position)
 
     async def check_and_persist(
         self, origin: str, pdu: Pdu, before_ref: int | NewStateGroup, state_before: StateMap,
         backfilled: bool = False, relay: bool = False, destinations: set[str] | None = None,
+        backfill_position: int | None = None,
     ) -> StoredEvent:
         """Run the auth checks and store ``pdu`` (room lock held). ``relay``: this server is
         the resident of a handshake and sends the event on to the room."""
@@ -137,7 +140,7 @@ class EventIntake:
         )
         return await self._rooms.persist_checked(
             checked, backfilled=backfilled, relay_from=origin if relay else None,
-            destinations=destinations)
+            destinations=destinations, backfill_position=backfill_position)
 
     async def _create_event(self, pdu: Pdu) -> Pdu | None:
         if not pdu.room_version.room_id_from_create_event:

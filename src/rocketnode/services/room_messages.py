@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.services.filters import EventFilter
@@ -22,6 +22,15 @@ from rocketnode.services.stream_tokens import BEFORE_ALL, RoomToken
 from rocketnode.services.visibility import VisibilityFilter
 from rocketnode.storage.records import StoredEvent
 
+
+class Backfill(Protocol):
+    async def backfill(self, room_id: str, limit: int) -> int:
+        """Fetch up to ``limit`` events older than the room's oldest here from other servers;
+        return how many were stored."""
+        ...
+
+
+BACKFILL_ROUNDS = 3
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 PAGES_PER_WALK = 5
@@ -61,17 +70,21 @@ def filter_fields(event: StoredEvent) -> dict[str, Any]:
 
 
 class RoomMessages:
-    def __init__(self, access: RoomAccess) -> None:
+    def __init__(self, access: RoomAccess, backfill: Backfill | None = None) -> None:
         self._access = access
+        self._backfill = backfill
 
     async def messages(self, reader: Reader, room_id: str, query: MessagesQuery) -> dict[str, Any]:
         """``GET /messages``: ``start``, ``chunk``, ``end`` (unless no more), lazy ``state``."""
         view = await self._access.view(reader.user_id, room_id)
         start = await self._start(view, query)
+        visibility = self._access.visibility(view)
+        bound = self._bound(view, query)
         walk = await self._walk(
-            view, self._access.visibility(view), start, self._bound(view, query),
-            query.backwards, query.limit, query.event_filter,
+            view, visibility, start, bound, query.backwards, query.limit, query.event_filter,
         )
+        if query.backwards and walk.exhausted and bound is None:
+            walk = await self._walk_backfilled(view, visibility, walk, query)
         result: dict[str, Any] = {
             "start": _start_token(query, start, walk),
             "chunk": await self._access.render(reader, walk.found),
@@ -101,6 +114,23 @@ class RoomMessages:
         if not query.backwards and view.upto_stream is not None:
             bound = view.upto_stream if bound is None else min(bound, view.upto_stream)
         return bound
+
+    async def _walk_backfilled(
+        self, view: RoomView, visibility: VisibilityFilter, walk: Walk, query: MessagesQuery
+    ) -> Walk:
+        """At the start of the local timeline: fetch older history from other servers."""
+        for _ in range(BACKFILL_ROUNDS):
+            missing = query.limit - len(walk.found)
+            if self._backfill is None or missing <= 0:
+                break
+            if not await self._backfill.backfill(view.room_id, max(missing, MIN_PAGE)):
+                break
+            more = await self._walk(view, visibility, walk.position, None, True, missing,
+                                    query.event_filter)
+            walk = Walk(more.position, [*walk.found, *more.found],
+                        walk.first_read if walk.first_read is not None else more.first_read,
+                        more.exhausted)
+        return walk
 
     async def _walk(
         self, view: RoomView, visibility: VisibilityFilter, start: int, bound: int | None,

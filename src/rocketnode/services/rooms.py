@@ -263,6 +263,8 @@ class RoomService:
 
     async def state_before(self, pdu: Pdu) -> tuple[StateGroupRef, StateMap]:
         """The state before ``pdu``: after its prev_events, resolved if there are several."""
+        if not pdu.prev_events:
+            return NewStateGroup(None, {}), {}
         states = await self.states.state_after(list(pdu.prev_events))
         if len(states) == 1:
             return states[0]
@@ -287,7 +289,7 @@ class RoomService:
 
     async def persist_checked(
         self, event: CheckedEvent, backfilled: bool = False, relay_from: str | None = None,
-        destinations: set[str] | None = None,
+        destinations: set[str] | None = None, backfill_position: int | None = None,
     ) -> StoredEvent:
         """Persist a remote event that passed the receipt checks (call with the room lock).
 
@@ -303,7 +305,7 @@ class RoomService:
         return await self._persist(
             event.pdu, snapshot, event.state_before_group, event.state_before,
             rejected=event.rejected, soft_failed=event.soft_failed, backfilled=backfilled,
-            destinations=destinations,
+            destinations=destinations, backfill_position=backfill_position,
         )
 
     async def _persist(
@@ -317,6 +319,7 @@ class RoomService:
         txn: Txn | None = None,
         backfilled: bool = False,
         destinations: set[str] | None = None,
+        backfill_position: int | None = None,
     ) -> StoredEvent:
         """Store an event and the room's new state. ``destinations`` defaults to every other
         server in the room for local events and none for remote ones."""
@@ -339,6 +342,7 @@ class RoomService:
             rejected=rejected,
             soft_failed=soft_failed,
             backfilled=backfilled,
+            backfill_position=backfill_position,
             forward_extremities=tuple(new_extremities) if accepted else None,
             current_state_group=current_ref if accepted else None,
             current_state_delta=delta if accepted else {},
@@ -480,6 +484,9 @@ class RoomService:
         return target_id if await self._has_redact_power(pdu.sender, state_before) else None
 
     # -- reads used by several services ------------------------------------------------------
+
+    async def reserve_backfill_positions(self, count: int) -> list[int]:
+        return await self._events.reserve_backfill_positions(count)
 
     async def auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
         return await self._events.get_auth_chain_ids(event_ids)

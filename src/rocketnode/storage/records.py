@@ -76,6 +76,8 @@ class EventPersist:
     state_before: StateGroupRef | None = None
     outlier: bool = False
     backfilled: bool = False
+    backfill_position: int | None = None
+    """For a backfilled event, the (negative) stream position reserved for it."""
     rejected: str | None = None
     soft_failed: bool = False
     forward_extremities: tuple[str, ...] | None = None

@@ -88,11 +88,12 @@ class SqliteEventStore:
         ).fetchone()
         if existing is not None and (not existing[1] or request.outlier):
             return self._existing_result(conn, pdu.event_id, existing[0])
-        stream = (
-            self._streams.next_backfill(conn)
-            if request.backfilled
-            else self._streams.next(conn)
-        )
+        if request.backfill_position is not None:
+            stream = request.backfill_position
+        elif request.backfilled:
+            stream = self._streams.next_backfill(conn)
+        else:
+            stream = self._streams.next(conn)
         self._write_event_row(conn, request, stream, replace=existing is not None)
         before_group = after_group = None
         if not request.outlier and request.state_before is not None:
@@ -207,6 +208,10 @@ class SqliteEventStore:
                 "INSERT OR IGNORE INTO redactions (redacts, event_id) VALUES (?, ?)",
                 (request.applies_redaction_of, pdu.event_id),
             )
+
+    async def reserve_backfill_positions(self, count: int) -> list[int]:
+        """Stream positions for ``count`` backfilled events, ascending (oldest first)."""
+        return await self._db.write(lambda conn: self._streams.reserve_backfill(conn, count))
 
     async def apply_redaction(self, redacts: str, redaction_event_id: str) -> None:
         """Record that an earlier-received redaction now applies to ``redacts``."""

@@ -33,6 +33,13 @@ class StreamIds:
         self._last += 1
         return self._last
 
+    def reserve_backfill(self, conn: sqlite3.Connection, count: int) -> list[int]:
+        """``count`` positions below everything, ascending (oldest event first)."""
+        if not self._loaded:
+            self.load(conn)
+        self._lowest -= count
+        return list(range(self._lowest, self._lowest + count))
+
     def next_backfill(self, conn: sqlite3.Connection) -> int:
         if not self._loaded:
             self.load(conn)
