@@ -28,6 +28,9 @@ test: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
+demo: $(STAMP)
+	$(VENV)/bin/rocketnode demo
+
 bench: $(STAMP)
 	$(PY) -m bench
 

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--admin", action="store_true", help="make the account a server admin")
     register.add_argument("--password-env", default="ROCKETNODE_PASSWORD",
                           help="environment variable holding the password (else prompted)")
+    demo = commands.add_parser("demo", help="two federating nodes on loopback, talking")
+    demo.add_argument("--exit", action="store_true",
+                      help="stop after the conversation instead of keeping the nodes running")
     return parser
 
 
@@ -100,6 +103,8 @@ def _prompt_password() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(keep_running=not args.exit)
     try:
         config = load_config(args)
     except (ValueError, MatrixError) as exc:
@@ -127,6 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Registered {user_id}{' (admin)' if args.admin else ''}")
         return 0
     return 2
+
+
+def _demo(keep_running: bool) -> int:
+    from rocketnode.demo import run_demo
+
+    _setup_logging("WARNING")
+    try:
+        asyncio.run(run_demo(keep_running))
+    except (OSError, RuntimeError) as exc:
+        print(f"rocketnode demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "keys": 5,
     "app": 5,
     "cli": 6,
+    "demo": 6,  # the `rocketnode demo` command: two nodes and a scripted conversation
     "__main__": 6,
 }
 SIBLINGS_THAT_MAY_NOT_MEET = {frozenset({"federation", "client_api"})}
