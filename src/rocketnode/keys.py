@@ -10,11 +10,6 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from rocketnode.core.ids import ServerName
 from rocketnode.core.signing import SigningKey, format_signing_key_file, parse_signing_key_file
 
@@ -41,6 +36,13 @@ def load_or_create_tls(cert_path: Path, key_path: Path, server_name: str) -> Non
     """Create a self-signed certificate for ``server_name`` unless both files exist."""
     if cert_path.exists() and key_path.exists():
         return
+    # Imported here, not at the top: the cryptography package costs about 10 MiB of memory
+    # and is only needed the one time a certificate is made.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     host = ServerName.parse(server_name).host.strip("[]")
     private_key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]

@@ -10,8 +10,9 @@ Spec: room versions 6 to 12, "Authorisation rules"; server-server API "Auth even
   must hold the create event under ``("m.room.create", "")`` in every room version: from v12 the
   create event is no longer an auth event, so the caller adds it.
 
-Rule names in error messages follow the spec's wording; rule numbers are those of v12 (before
-v12 every top-level rule from 3 on is one lower).
+Error messages name the rule that failed (``join``, ``m.federate``, ``required power level``,
+...); rule numbers in comments are v12's (before v12 every top-level rule from 3 on is one
+lower).
 
 Enforced elsewhere, by :func:`rocketnode.core.pdu.verify_pdu`: "events must be signed by the
 server denoted by the sender property" and, from v8, "if the event is not validly signed by the
@@ -171,10 +172,7 @@ def check_auth_rules(pdu: Pdu, state: Mapping[StateKey, Pdu]) -> None:
         return
     create = create_event_of(state)
     _check_room_id(pdu, create)
-    if create.content.get("m.federate", True) is False and server_name_of(
-        pdu.sender
-    ) != server_name_of(create.sender):
-        raise _reject(pdu, "m.federate", "the room is not federated and the sender is remote")
+    _check_federation(pdu, create)
     if pdu.type == MEMBER:
         _check_membership(pdu, state)
         return
@@ -237,14 +235,23 @@ def _check_room_id(pdu: Pdu, create: Pdu) -> None:
         raise _reject(pdu, "room ID", f"{pdu.room_id} is not the room of {create.event_id}")
 
 
+def _check_federation(pdu: Pdu, create: Pdu) -> None:
+    """Rule 4: with ``m.federate`` set to false only the creator's server may send. (Only the
+    JSON value false counts; only the sender is compared, not a membership event's target.)"""
+    if create.content.get("m.federate", True) is False and server_name_of(
+        pdu.sender
+    ) != server_name_of(create.sender):
+        raise _reject(pdu, "m.federate", "the room is not federated and the sender is remote")
+
+
 def _membership(user_id: str, state: Mapping[StateKey, Pdu]) -> str | None:
     event = state.get((MEMBER, user_id))
     return None if event is None else event.membership
 
 
 def _join_rule(state: Mapping[StateKey, Pdu]) -> object:
-    """The join rule; ``invite`` when the room has no join rules event (as Synapse and Ruma
-    read it: the spec does not say)."""
+    """The join rule; ``invite`` when the room has no join rules event, or one without
+    ``join_rule`` (the spec does not say; Synapse reads both so, Ruma the first)."""
     event = state.get(JOIN_RULES_KEY)
     return "invite" if event is None else event.content.get("join_rule", "invite")
 

@@ -8,8 +8,10 @@ events or odd timestamps::
 
     room = RoomBuilder.create_room(V12, "@alice:a.test")   # create, join, power levels, public
     join = room.join("@bob:b.test")
+    before_ban = room.snapshot()
     room.ban("@alice:a.test", "@bob:b.test")
-    fork = room.message("@bob:b.test", prev_events=[join.event_id], auth_state=before, apply=False)
+    evading = room.message("@bob:b.test", prev_events=[join.event_id], auth_state=before_ban,
+                           apply=False)
 
 Nothing here runs the authorisation rules: a test may build events the rules reject. Each
 server signs with a key derived from its name; :func:`key_lookup` serves them to ``verify_pdu``.
