@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,19 @@ class Login:
     device_id: str
 
 
+TOKEN_CACHE_SIZE = 10_000
+TOKEN_CACHE_SECONDS = 60.0
+"""How long a looked-up access token is trusted without asking storage again: logouts through
+this service take effect at once; changes made by another process within this time."""
+
+
 class AccountService:
     def __init__(self, server_name: str, accounts: AccountStore, clock: Clock) -> None:
         self.server_name = server_name
         self._accounts = accounts
         self._clock = clock
+        self._tokens: dict[str, tuple[AccessToken, float]] = {}
+        """The one cache of this service: access token hash -> (owner, trusted until)."""
 
     def user_id_for(self, username: str) -> str:
         """The local user ID for a username or a full user ID (lower-cased localpart)."""
@@ -125,16 +134,37 @@ class AccountService:
         return Login(user_id, token, device_id)
 
     async def authenticate(self, token: str) -> AccessToken:
-        found = await self._accounts.get_access_token(hash_token(token))
+        token_hash = hash_token(token)
+        now = self._clock.monotonic()
+        cached = self._tokens.get(token_hash)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = await self._accounts.get_access_token(token_hash)
         if found is None:
+            self._tokens.pop(token_hash, None)
             raise MatrixError(Errcode.UNKNOWN_TOKEN, "Unknown access token", 401)
+        if len(self._tokens) >= TOKEN_CACHE_SIZE:
+            self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+            if len(self._tokens) >= TOKEN_CACHE_SIZE:
+                self._tokens.clear()
+        self._tokens[token_hash] = (found, now + TOKEN_CACHE_SECONDS)
         return found
 
     async def logout(self, token: str) -> None:
-        await self._accounts.delete_access_token(hash_token(token))
+        token_hash = hash_token(token)
+        cached = self._tokens.get(token_hash)
+        await self._accounts.delete_access_token(token_hash)
+        self._tokens.pop(token_hash, None)
+        if cached is not None:  # the device goes too, with every token it had
+            self._forget_tokens(lambda t: t.user_id == cached[0].user_id
+                                and t.device_id == cached[0].device_id)
 
     async def logout_all(self, user_id: str) -> None:
         await self._accounts.delete_all_access_tokens(user_id)
+        self._forget_tokens(lambda t: t.user_id == user_id)
+
+    def _forget_tokens(self, matches: Callable[[AccessToken], bool]) -> None:
+        self._tokens = {k: v for k, v in self._tokens.items() if not matches(v[0])}
 
     async def get_account(self, user_id: str) -> Account | None:
         return await self._accounts.get_account(user_id)
