@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rocketnode.core.errors import Errcode, MatrixError
+from rocketnode.core.errors import AuthError, Errcode, MatrixError
 from rocketnode.core.ids import RoomAlias, UserId
 from rocketnode.core.room_versions import DEFAULT_ROOM_VERSION, RoomVersion
-from rocketnode.services.rooms import RoomService
+from rocketnode.services.rooms import EventSpec, RoomService
 
 PRESETS = ("private_chat", "trusted_private_chat", "public_chat")
 
@@ -99,37 +99,61 @@ class RoomCreation:
         self._invite = invite
 
     async def create(self, request: CreateRoomRequest) -> tuple[str, str | None]:
-        """Create the room; return ``(room_id, alias or None)``."""
+        """Create the room; return ``(room_id, alias or None)``.
+
+        Every event of the request is built and authorised in memory first, then all are
+        stored in one transaction: a refused event leaves nothing behind. Invites of remote
+        users go out afterwards, over federation.
+        """
         preset = _preset_of(request)
         alias = self._check_request(request)
         if alias is not None and await self._alias_taken(alias):
             raise MatrixError(Errcode.ROOM_IN_USE, f"Alias {alias} is already in use")
-        create = await self._rooms.create_room(
-            request.creator, request.room_version, self._create_content(request)
-        )
-        room_id = create.room_id
-        send = self._rooms.send
-        member = {"membership": "join", **await self._profile(request.creator)}
-        await send(room_id, request.creator, "m.room.member", member, request.creator)
-        await send(room_id, request.creator, "m.room.power_levels",
-                   default_power_levels(request, preset), "")
-        if alias is not None:
-            if not await self._create_alias(alias, room_id, request.creator):
-                raise MatrixError(Errcode.ROOM_IN_USE, f"Alias {alias} is already in use")
-            await send(room_id, request.creator, "m.room.canonical_alias", {"alias": alias}, "")
-        initial = {(e["type"], e.get("state_key", "")): e for e in request.initial_state}
-        for event_type, content in _preset_state(preset):
-            if (event_type, "") not in initial:
-                await send(room_id, request.creator, event_type, content, "")
-        for (event_type, state_key), event in initial.items():
-            await send(room_id, request.creator, event_type, event["content"], state_key)
-        if request.name is not None:
-            await send(room_id, request.creator, "m.room.name", {"name": request.name}, "")
-        if request.topic is not None:
-            await send(room_id, request.creator, "m.room.topic", {"topic": request.topic}, "")
+        local_invites = [u for u in request.invite if self._rooms.is_local(u)]
+        specs = await self._event_specs(request, preset, alias, local_invites)
+        try:
+            pdus = await self._rooms.build_new_room(
+                request.creator, request.room_version, self._create_content(request), specs
+            )
+        except AuthError as exc:
+            raise MatrixError(Errcode.INVALID_PARAM,
+                              f"The request asks for an event the room refuses: {exc.message}",
+                              400) from exc
+        room_id = pdus[0].room_id
+        if alias is not None and not await self._create_alias(alias, room_id, request.creator):
+            raise MatrixError(Errcode.ROOM_IN_USE, f"Alias {alias} is already in use")
+        await self._rooms.store_new_room(pdus)
         for invitee in request.invite:
-            await self._invite(request.creator, room_id, invitee, request.is_direct)
+            if invitee not in local_invites:
+                await self._invite(request.creator, room_id, invitee, request.is_direct)
         return room_id, alias
+
+    async def _event_specs(self, request: CreateRoomRequest, preset: str, alias: str | None,
+                           local_invites: list[str]) -> list[EventSpec]:
+        creator = request.creator
+        specs = [
+            EventSpec(creator, "m.room.member",
+                      {"membership": "join", **await self._profile(creator)}, creator),
+            EventSpec(creator, "m.room.power_levels", default_power_levels(request, preset), ""),
+        ]
+        if alias is not None:
+            specs.append(EventSpec(creator, "m.room.canonical_alias", {"alias": alias}, ""))
+        initial = {(e["type"], e.get("state_key", "")): e for e in request.initial_state}
+        specs += [EventSpec(creator, event_type, content, "")
+                  for event_type, content in _preset_state(preset)
+                  if (event_type, "") not in initial]
+        specs += [EventSpec(creator, event_type, event["content"], state_key)
+                  for (event_type, state_key), event in initial.items()]
+        if request.name is not None:
+            specs.append(EventSpec(creator, "m.room.name", {"name": request.name}, ""))
+        if request.topic is not None:
+            specs.append(EventSpec(creator, "m.room.topic", {"topic": request.topic}, ""))
+        for invitee in local_invites:
+            content = {"membership": "invite", **await self._profile(invitee)}
+            if request.is_direct:
+                content["is_direct"] = True
+            specs.append(EventSpec(creator, "m.room.member", content, invitee))
+        return specs
 
     def _check_request(self, request: CreateRoomRequest) -> str | None:
         for invitee in request.invite:

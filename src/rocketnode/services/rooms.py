@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,6 +49,16 @@ class Identity:
 
     server_name: str
     signing_key: SigningKey
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """An event to build: who sends it, its type, content and state key."""
+
+    sender: str
+    event_type: str
+    content: dict[str, Any]
+    state_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +130,9 @@ class RoomService:
 
     # -- local events ------------------------------------------------------------------------
 
-    async def create_room(
+    def _create_event(
         self, creator: str, room_version: RoomVersion, content: dict[str, Any]
     ) -> Pdu:
-        """Create a room: build, check and persist its ``m.room.create`` event."""
         data: dict[str, Any] = {
             "type": "m.room.create",
             "state_key": "",
@@ -138,13 +147,63 @@ class RoomService:
             data["room_id"] = f"!{secrets.token_urlsafe(18)}:{self.server_name}"
         pdu = hash_and_sign(room_version, data, self.server_name, self._identity.signing_key)
         check_auth_rules(pdu, {})
-        await self._rooms.store_room(
-            pdu.room_id, room_version.identifier, creator, pdu.origin_server_ts
-        )
-        async with self.room_lock(pdu.room_id):
-            empty = NewStateGroup(None, {})
-            await self._persist(pdu, None, empty, {}, rejected=None, soft_failed=False)
         return pdu
+
+    async def build_new_room(
+        self, creator: str, room_version: RoomVersion, create_content: dict[str, Any],
+        specs: Sequence[EventSpec],
+    ) -> list[Pdu]:
+        """The create event and ``specs`` built on top of each other in memory, each checked
+        against the state before it (AuthError if one is refused). Nothing is stored."""
+        create = self._create_event(creator, room_version, create_content)
+        snapshot = RoomSnapshot(create.room_id, room_version, [create.event_id],
+                                {CREATE_KEY: create.event_id}, None, create.depth)
+        built = {create.event_id: create}
+        for spec in specs:
+            pdu = await self.build_event(snapshot, spec.sender, spec.event_type, spec.content,
+                                         spec.state_key)
+            keys = auth_types_for_event(room_version, pdu.type, pdu.sender, pdu.state_key,
+                                        pdu.content) | {CREATE_KEY}
+            check_auth_rules(pdu, {k: built[snapshot.state[k]] for k in keys
+                                   if k in snapshot.state})
+            built[pdu.event_id] = pdu
+            snapshot.extremities, snapshot.depth = [pdu.event_id], pdu.depth
+            if pdu.is_state:
+                snapshot.state[pdu.state_tuple] = pdu.event_id
+        return list(built.values())
+
+    async def store_new_room(self, pdus: Sequence[Pdu]) -> None:
+        """Store a room built by :meth:`build_new_room`, all its events in one transaction."""
+        create, last = pdus[0], pdus[-1]
+        room_id = create.room_id
+        await self._rooms.store_room(room_id, create.room_version.identifier, create.sender,
+                                     create.origin_server_ts)
+        state: StateMap = {}
+        requests = []
+        for pdu in pdus:
+            before = dict(state)
+            delta = {pdu.state_tuple: pdu.event_id} if pdu.is_state else {}
+            state.update(delta)
+            changes = tuple(
+                MembershipChange(key[1], room_id, pdu.membership or "", pdu.event_id)
+                for key in delta if key[0] == "m.room.member" and self.is_local(key[1])
+            )
+            requests.append(EventPersist(
+                pdu, self._clock.now_ms(), state_before=NewStateGroup(None, before),
+                forward_extremities=(pdu.event_id,), current_state_group=AFTER,
+                current_state_delta=delta, membership_changes=changes))
+        async with self.room_lock(room_id):
+            results = await self._events.persist_events(requests)
+            for pdu, request, result in zip(pdus, requests, results, strict=True):
+                stored = StoredEvent(pdu, result.stream_ordering, request.received_ts)
+                self.states.cache.put(stored)
+                for callback in self.on_persisted:
+                    callback(stored, ())
+            self.states.remember(RoomSnapshot(room_id, create.room_version, [last.event_id],
+                                              state, results[-1].current_state_group,
+                                              last.depth))
+        users = [c.user_id for r in requests for c in r.membership_changes]
+        self._notifier.notify(results[-1].stream_ordering, [room_id], users)
 
     async def send(
         self,

@@ -352,10 +352,6 @@ async def test_bad_input_never_yields_500_and_changes_nothing(
     assert await node.services.stores.accounts.count_accounts() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/room_creation.py persists the create event and the creator's join before a "
-    "later event of the request is refused, leaving a half-made room behind"
-))
 @pytest.mark.parametrize("body", [
     {"power_level_content_override": {"users": 3}},
     {"initial_state": [{"type": "m.room.member", "state_key": "@bob:elsewhere",
