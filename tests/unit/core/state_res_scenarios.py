@@ -274,6 +274,24 @@ def power_levels_reset_claim(room_version: RoomVersion) -> Scenario:
     )
 
 
+def kick_cites_a_rejoin_through_an_invite(room_version: RoomVersion) -> Scenario:
+    """The creator revokes the invite of the invited user on one fork (``kick``). On the other,
+    the invited user joins and the admin changes their display name (``rejoin``) with a clock
+    that runs behind: ``rejoin`` is older by ``origin_server_ts`` than the admin's first join
+    (``first_join``). ``first_join`` is in the kick's auth chain (the kick cites the invite,
+    which the admin sent), but the invite is in no state set's conflicted state nor in the auth
+    difference: step 1 of the spec takes ``first_join``; Synapse does not before room v12."""
+    first, second = _two_forks(room_version)
+    first_join = first.room.events[first.state[("m.room.member", ADMIN)]]
+    kick = first.membership(CREATOR, INVITED, "leave")
+    join = second.membership(INVITED, INVITED, "join")
+    behind = first_join.origin_server_ts - second.ts - 5
+    rejoin = second.membership(ADMIN, ADMIN, "join", behind, displayname="Admin")
+    scenario = _finish(first, second, kick=kick, join=join, rejoin=rejoin)
+    scenario.named["first_join"] = first_join
+    return scenario
+
+
 def creator_demotes_admin_who_bans(room_version: RoomVersion) -> Scenario:
     """Room version 12: the creator (infinite power) demotes the admin on one fork while the
     admin, earlier by the clock, bans a moderator on the other."""
@@ -297,6 +315,7 @@ NAMED_SCENARIOS: tuple[Callable[[RoomVersion], Scenario], ...] = (
     leave_join_leave,
     ban_by_moderator_who_left,
     power_levels_reset_claim,
+    kick_cites_a_rejoin_through_an_invite,
 )
 """Scenarios for every room version."""
 

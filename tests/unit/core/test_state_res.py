@@ -46,6 +46,7 @@ from tests.unit.core.state_res_scenarios import (
     creator_demotes_admin_who_bans,
     demoted_moderator_bans,
     join_rule_flip_races_join,
+    kick_cites_a_rejoin_through_an_invite,
     leave_join_leave,
     play,
     power_levels_reset_claim,
@@ -175,6 +176,21 @@ def test_v2_1_replays_the_conflicted_state_subgraph() -> None:
     assert senders == {MOD1, ADMIN}
     assert all(events[e].type != "m.room.topic" for e in subgraph)
     assert holds(resolve(scenario, V12), raise_)
+
+
+@by_version
+def test_events_reached_through_the_auth_chain_are_replayed_first(
+    room_version: RoomVersion,
+) -> None:
+    """Step 1 takes the admin's first join from the kick's auth chain (through the invite):
+    it is replayed with the power events, and the admin's rejoin, though stamped earlier,
+    is replayed after it."""
+    scenario = kick_cites_a_rejoin_through_an_invite(room_version)
+    rejoin, first_join = scenario.named["rejoin"], scenario.named["first_join"]
+    assert rejoin.origin_server_ts < first_join.origin_server_ts
+    resolved = resolve(scenario, room_version)
+    assert holds(resolved, rejoin)
+    assert holds(resolved, scenario.named["join"])
 
 
 def test_creators_outrank_everyone_from_v12() -> None:

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of RocketNode against Synapse: ``python -m bench NAME``."""
