@@ -70,7 +70,7 @@ class RoomAccess:
         if membership is not None and membership.forgotten:
             membership = None
         if membership is not None and membership.membership == "join":
-            viewer = Viewer(user_id, membership.stream_ordering)
+            viewer = Viewer(user_id, membership.stream_ordering, membership.stream_ordering)
             return RoomView(room_id, viewer, snapshot.state, joined=True)
         departed = membership is not None and membership.membership in DEPARTED
         last_join = (

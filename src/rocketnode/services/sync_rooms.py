@@ -161,7 +161,7 @@ class SyncRooms:
         self, ctx: SyncContext, window: RoomWindow, extras: RoomExtras
     ) -> dict[str, Any] | None:
         """The ``join`` section of a room, or None if an incremental sync has nothing for it."""
-        timeline = await self._timeline(ctx, window)
+        timeline = await self._timeline(ctx, window, joined=True)
         summary = await self._summary(window.room_id, ctx.user_id) if window.full else None
         heroes = summary["m.heroes"] if summary else []
         state = await self._state_section(ctx, window, timeline, heroes)
@@ -191,7 +191,7 @@ class SyncRooms:
         The departure itself is always shown, even where history visibility would hide it (a
         rejected invite), so that the client sees why the room went away.
         """
-        timeline = await self._timeline(ctx, window)
+        timeline = await self._timeline(ctx, window, joined=False)
         event_filter = ctx.filter.room.timeline
         if departure_id not in {e.event_id for e in timeline.events} and event_filter.limit != 0:
             departure = (await self._states.events([departure_id])).get(departure_id)
@@ -216,13 +216,14 @@ class SyncRooms:
 
     # -- timeline ----------------------------------------------------------------------------
 
-    async def _timeline(self, ctx: SyncContext, window: RoomWindow) -> Timeline:
+    async def _timeline(self, ctx: SyncContext, window: RoomWindow, joined: bool) -> Timeline:
         """The newest ``limit`` events of the window that pass the filter and visibility."""
         event_filter = ctx.filter.room.timeline
         limit = ctx.filter.room.timeline_limit
         visibility = VisibilityFilter(
             self._events, self._state, self._states,
-            Viewer(ctx.user_id, window.last_join_stream),
+            Viewer(ctx.user_id, window.last_join_stream,
+                   window.last_join_stream if joined else None),
         )
         collected: list[StoredEvent] = []
         top = window.upto

@@ -52,6 +52,9 @@ class Viewer:
 
     user_id: str
     last_join_stream: int | None = None
+    joined_since: int | None = None
+    """While the viewer is joined: the stream ordering of their current membership event.
+    They have been joined ever since, so every later event of the timeline is theirs to see."""
 
     def joined_after(self, stream_ordering: int) -> bool:
         return self.last_join_stream is not None and self.last_join_stream > stream_ordering
@@ -110,8 +113,13 @@ class VisibilityFilter:
 
     async def filter(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
         """The events of ``events`` the viewer may see, in the same order."""
-        await self._load(events)
-        return [event for event in events if self._visible(event)]
+        await self._load([e for e in events if not self._seen_while_joined(e)])
+        return [e for e in events if self._seen_while_joined(e) or self._visible(e)]
+
+    def _seen_while_joined(self, event: StoredEvent) -> bool:
+        since = self.viewer.joined_since
+        return (since is not None and event.stream_ordering > since and not event.outlier
+                and event.rejected is None)
 
     async def visible(self, event: StoredEvent) -> bool:
         return bool(await self.filter([event]))

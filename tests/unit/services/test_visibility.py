@@ -124,3 +124,31 @@ def test_state_at_event_reads_the_viewers_membership_and_the_setting() -> None:
     assert state_at_event(BOB, entries, pdus) == StateAtEvent(INVITED, "invite")
     assert state_at_event("@carol:example.org", entries, pdus) == StateAtEvent(INVITED, None)
     assert state_at_event(BOB, {}, {}) == StateAtEvent(SHARED, None)
+
+
+class _NoStorage:
+    """Storage that must not be asked: every read fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"storage was asked for {name}")
+
+
+async def test_events_after_the_viewers_current_join_need_no_state_lookup() -> None:
+    from rocketnode.services.visibility import VisibilityFilter
+    from rocketnode.storage.records import StoredEvent
+
+    message = pdu("m.room.message", {"body": "hi"})
+    events = [StoredEvent(message, stream, 0) for stream in (11, 12)]
+    viewer = Viewer("@v:x", last_join_stream=10, joined_since=10)
+    storage: Any = _NoStorage()
+    assert await VisibilityFilter(storage, storage, storage, viewer).filter(events) == events
+    rejected = StoredEvent(message, 13, 0, rejected="bad")
+    outlier = StoredEvent(message, 14, 0, outlier=True)
+    before_join = StoredEvent(message, 9, 0)
+    with pytest.raises(AssertionError, match="storage was asked"):
+        await VisibilityFilter(storage, storage, storage, viewer).filter([before_join])
+    found = await VisibilityFilter(storage, storage, storage, viewer).filter([])
+    assert found == []
+    for not_fast in (rejected, outlier):
+        with pytest.raises(AssertionError, match="storage was asked"):
+            await VisibilityFilter(storage, storage, storage, viewer).filter([not_fast])
