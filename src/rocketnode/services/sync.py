@@ -37,7 +37,7 @@ from rocketnode.services.sync_rooms import (
 )
 from rocketnode.services.typing import TypingService
 from rocketnode.storage.ports import ClientDataStore, EventStore, RoomStore
-from rocketnode.storage.records import AccountDataItem, LocalMembership
+from rocketnode.storage.records import AccountDataItem, LocalMembership, Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,15 @@ class SyncService:
             await self._notifier.wait(request.user_id, result.watched_rooms, remaining)
 
     async def compute(self, request: SyncRequest) -> SyncResult:
-        """One sync response up to the current committed position (no waiting)."""
+        """One sync response up to the current committed position (no waiting).
+
+        The reads that do not depend on each other run concurrently (readers work in
+        parallel), so a sync costs a few round trips of latency, not a dozen.
+        """
         typing_position = self._typing.position
-        upper = await self._events.current_stream_ordering()
-        memberships = await self._rooms.local_memberships(request.user_id)
+        upper, memberships = await self._rooms.memberships_at_committed_position(
+            request.user_id
+        )
         upper = max([upper, *(m.stream_ordering for m in memberships)])
         since = request.since.stream if request.since is not None else None
         ctx = SyncContext(
@@ -118,10 +123,14 @@ class SyncService:
         )
         plan = await self._plan(request, memberships, upper)
         after = since if since is not None else 0
-        account_data = await self._client_data.account_data_since(request.user_id, after, upper)
+        account_data, receipts, with_events = await asyncio.gather(
+            self._client_data.account_data_since(request.user_id, after, upper),
+            self._receipts(request, plan, upper),
+            self._rooms_with_events(ctx, plan, upper),
+        )
         global_data = [item for item in account_data if item.room_id == ""]
-        extras = await self._extras(request, plan, account_data, upper)
-        rooms = await self._room_sections(ctx, plan, extras, upper)
+        extras = await self._extras(request, plan, account_data, receipts, upper)
+        rooms = await self._room_sections(ctx, plan, extras, with_events, upper)
         body: dict[str, Any] = {
             "next_batch": str(SyncToken(upper, typing_position)),
             "account_data": {
@@ -189,9 +198,21 @@ class SyncService:
 
     # -- ephemeral data and account data -----------------------------------------------------
 
+    async def _receipts(
+        self, request: SyncRequest, plan: _Plan, upper: int
+    ) -> list[Receipt]:
+        """All receipts of rooms sent in full; those since the token of the other rooms."""
+        full_ids = [w.room_id for w in plan.joined]
+        queries = [self._client_data.receipts_for_rooms(full_ids, 0, upper)] if full_ids else []
+        if request.since is not None and plan.incremental:
+            queries.append(self._client_data.receipts_for_rooms(
+                plan.incremental, request.since.stream, upper))
+        found = await asyncio.gather(*queries)
+        return [receipt for batch in found for receipt in batch]
+
     async def _extras(
         self, request: SyncRequest, plan: _Plan, account_data: Sequence[AccountDataItem],
-        upper: int,
+        receipts: Sequence[Receipt], upper: int,
     ) -> dict[str, RoomExtras]:
         """Typing, receipts and room account data per room.
 
@@ -207,19 +228,12 @@ class SyncService:
         typing.update(self._typing.changed_since(None, full_ids))
         for room_id, users in typing.items():
             extras[room_id].typing = users
-        receipts = await self._client_data.receipts_for_rooms(full_ids, 0, upper)
         room_data = [item for item in account_data if item.room_id]
-        if since is not None:
-            receipts += await self._client_data.receipts_for_rooms(
-                plan.incremental, since.stream, upper
-            )
-            if full_ids:
-                everything = await self._client_data.account_data_since(
-                    request.user_id, 0, upper
-                )
-                wanted = set(full_ids)
-                room_data = [i for i in room_data if i.room_id not in wanted]
-                room_data += [i for i in everything if i.room_id in wanted]
+        if since is not None and full_ids:
+            everything = await self._client_data.account_data_since(request.user_id, 0, upper)
+            wanted = set(full_ids)
+            room_data = [i for i in room_data if i.room_id not in wanted]
+            room_data += [i for i in everything if i.room_id in wanted]
         for receipt in receipts:
             extras[receipt.room_id].receipts.append(receipt)
         for item in room_data:
@@ -229,14 +243,15 @@ class SyncService:
     # -- rooms -------------------------------------------------------------------------------
 
     async def _room_sections(
-        self, ctx: SyncContext, plan: _Plan, extras: dict[str, RoomExtras], upper: int
+        self, ctx: SyncContext, plan: _Plan, extras: dict[str, RoomExtras],
+        with_events: set[str], upper: int,
     ) -> dict[str, dict[str, Any]]:
         """Every room's section, built concurrently.
 
         A room whose section fails to build is logged and left out of this response rather
         than failing the whole sync (which would fail the same way on every retry).
         """
-        windows = [*plan.joined, *await self._active_incremental(ctx, plan, extras, upper)]
+        windows = [*plan.joined, *self._active_incremental(ctx, plan, extras, with_events, upper)]
         builder = self._sync_rooms
         sections: dict[str, dict[str, asyncio.Task[dict[str, Any] | None]]] = {
             "join": {}, "invite": {}, "leave": {}, "knock": {}
@@ -264,14 +279,21 @@ class SyncService:
             for name, tasks in sections.items()
         }
 
-    async def _active_incremental(
-        self, ctx: SyncContext, plan: _Plan, extras: dict[str, RoomExtras], upper: int
+    async def _rooms_with_events(self, ctx: SyncContext, plan: _Plan, upper: int) -> set[str]:
+        """The joined rooms (not sent in full) with new events in the window."""
+        if not plan.incremental or ctx.since is None:
+            return set()
+        return await self._events.rooms_with_new_events(plan.incremental, ctx.since, upper)
+
+    @staticmethod
+    def _active_incremental(
+        ctx: SyncContext, plan: _Plan, extras: dict[str, RoomExtras], with_events: set[str],
+        upper: int,
     ) -> list[RoomWindow]:
         """Windows of the joined rooms (not sent in full) that have anything new."""
         if not plan.incremental or ctx.since is None:
             return []
-        active = await self._events.rooms_with_new_events(plan.incremental, ctx.since, upper)
-        active.update(room_id for room_id in plan.incremental if room_id in extras)
+        active = with_events | {room_id for room_id in plan.incremental if room_id in extras}
         return [
             RoomWindow(room_id, ctx.since, upper, False, m.stream_ordering)
             for room_id, m in plan.incremental.items()

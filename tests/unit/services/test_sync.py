@@ -38,6 +38,11 @@ class FakeStores:
     async def local_memberships(self, user_id: str) -> list[LocalMembership]:
         return list(self.memberships)
 
+    async def memberships_at_committed_position(
+        self, user_id: str
+    ) -> tuple[int, list[LocalMembership]]:
+        return await self.current_stream_ordering(), list(self.memberships)
+
     async def local_membership(self, user_id: str, room_id: str) -> None:
         return None
 
@@ -83,7 +88,7 @@ def service(stores: FakeStores, rooms: FakeSyncRooms, notifier: Notifier) -> Syn
                        rooms)  # type: ignore[arg-type]
 
 
-async def test_upper_bound_covers_membership_rows_committed_after_it_was_read() -> None:
+async def test_upper_bound_covers_every_membership_row_read() -> None:
     stores = FakeStores(10, [joined("!r:a", 12)])
     rooms = FakeSyncRooms()
     sync = service(stores, rooms, Notifier(10))

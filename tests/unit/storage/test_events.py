@@ -350,6 +350,25 @@ async def test_pagination_orders_backfilled_events_before_everything(backend: St
     assert [e.event_id for e in bounded_forwards] == ids[::-1][:2]
 
 
+async def test_reserved_backfill_positions_order_a_batch_oldest_first(backend: Stores) -> None:
+    room = await started_room(backend)
+    await room.add(room.dag.message("live"))
+    first = await backend.events.reserve_backfill_positions(3)
+    second = await backend.events.reserve_backfill_positions(2)
+    assert first == sorted(first) and len(set(first)) == 3
+    assert max(second) < min(first) < 0
+    batch = [room.dag.message(f"old {i}", prev_events=[], advance=False) for i in range(3)]
+    for pdu, position in zip(batch, first, strict=True):
+        result = await room.add(pdu, backfilled=True, backfill_position=position,
+                                forward_extremities=None, current_state_group=None,
+                                current_state_delta={})
+        assert result.stream_ordering == position
+    top = await backend.events.current_stream_ordering() + 1
+    page = await backend.events.paginate_room_events(room.dag.room_id, top, True, 100)
+    bodies = [e.pdu.content["body"] for e in page if e.pdu.type == "m.room.message"]
+    assert bodies == ["live", "old 2", "old 1", "old 0"]
+
+
 # -- long ID lists ------------------------------------------------------------------------------
 
 

@@ -63,6 +63,10 @@ async def test_local_memberships_follow_membership_changes(backend: Stores) -> N
     assert (current.membership, current.event_id, current.stream_ordering, current.forgotten) \
         == ("join", join.event_id, joined.stream_ordering, False)
     assert [m.room_id for m in await rooms.local_memberships(BOB)] == [room_id]
+    position, memberships = await rooms.memberships_at_committed_position(BOB)
+    assert memberships == await rooms.local_memberships(BOB)
+    assert position == await backend.events.current_stream_ordering()
+    assert position >= joined.stream_ordering
     assert await rooms.local_users_in_room(room_id) == [BOB]
     assert await rooms.local_users_in_room(room_id, "invite") == []
 

@@ -7,6 +7,7 @@ import sqlite3
 from rocketnode.core.room_versions import room_version
 from rocketnode.storage.records import LocalMembership, RoomRecord
 from rocketnode.storage.sqlite.database import SqliteDatabase
+from rocketnode.storage.sqlite.streams import committed_position
 
 _ROOM_COLUMNS = "room_id, room_version, creator, is_public, created_ts, current_state_group"
 
@@ -81,6 +82,23 @@ class SqliteRoomStore:
                 )
             ]
         )
+
+    async def memberships_at_committed_position(
+        self, user_id: str
+    ) -> tuple[int, list[LocalMembership]]:
+        """The highest committed stream position and the user's memberships, read together
+        (one snapshot: no membership change can fall between the two)."""
+
+        def query(conn: sqlite3.Connection) -> tuple[int, list[LocalMembership]]:
+            position = committed_position(conn)
+            rows = conn.execute(
+                "SELECT user_id, room_id, membership, event_id, stream_ordering, forgotten"
+                " FROM local_membership WHERE user_id = ?",
+                (user_id,),
+            )
+            return position, [_membership(row) for row in rows]
+
+        return await self._db.read(query)
 
     async def local_membership(self, user_id: str, room_id: str) -> LocalMembership | None:
         def query(conn: sqlite3.Connection) -> LocalMembership | None:
