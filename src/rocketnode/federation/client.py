@@ -103,6 +103,10 @@ class FederationClient:
             endpoint = await self.discovery.resolve(destination)
         except MatrixError as exc:
             raise RemoteServerError(destination, f"cannot resolve: {exc.message}") from exc
+        if self._loopback_only and not _is_loopback_host(endpoint.host):
+            raise MatrixError(Errcode.FORBIDDEN,
+                              f"{destination} is delegated off loopback (loopback_only is set)",
+                              403)
         headers = {"Host": endpoint.host_header}
         data = None
         if body is not None:
@@ -126,7 +130,7 @@ class FederationClient:
                 timeout=aiohttp.ClientTimeout(total=timeout_s, connect=10),
                 allow_redirects=False,
             ) as response:
-                raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                raw = await _read_body(response, MAX_RESPONSE_BYTES)
                 status = response.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise RemoteServerError(destination, f"{type(exc).__name__}: {exc}") from exc
@@ -158,10 +162,23 @@ class FederationClient:
             url, ssl=self._ssl, max_redirects=5,
             timeout=aiohttp.ClientTimeout(total=15, connect=10),
         ) as response:
-            body = await response.content.read(64 * 1024)
+            body = await _read_body(response, 64 * 1024)
             match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
             max_age = int(match.group(1)) if match else None
             return WellKnownAnswer(response.status, body, max_age)
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of ``response``, whole unless longer than ``limit`` (then a little more than
+    ``limit`` bytes of it, for the caller to refuse)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
 
 
 def _is_loopback_name(server_name: str) -> bool:
@@ -169,6 +186,11 @@ def _is_loopback_name(server_name: str) -> bool:
         host = ServerName.parse(server_name).host.strip("[]")
     except MatrixError:
         return False
+    return _is_loopback_host(host)
+
+
+def _is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP address (IPv6 without brackets)."""
     if host == "localhost":
         return True
     try:

@@ -67,7 +67,10 @@ class Keyring:
         own = signing_key.verify_key
         self._keys: dict[str, KeyMap] = {server_name: {own.key_id: (own, 2**62)}}
         self._last_fetch: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # per server, one lock for fetches that may ask notaries and one for direct-only
+        # fetches (a notary's own keys): holders of the latter wait for nothing, so no two
+        # fetches can wait for each other
+        self._locks: dict[tuple[str, bool], asyncio.Lock] = {}
 
     # -- our own keys ------------------------------------------------------------------------
 
@@ -87,32 +90,41 @@ class Keyring:
     def lookup(self, server_name: str, key_id: str) -> tuple[VerifyKey, int] | None:
         return self._keys.get(server_name, {}).get(key_id)
 
+    def _known(self, server_name: str, key_ids: Iterable[str], valid_at_ms: int) -> bool:
+        """Whether every key is known and valid at ``valid_at_ms``."""
+        for key_id in key_ids:
+            found = self.lookup(server_name, key_id)
+            if found is None or found[1] < valid_at_ms:
+                return False
+        return True
+
     async def ensure_keys(self, needed: Iterable[tuple[str, str]], valid_at_ms: int = 0) -> None:
         """Make sure every ``(server_name, key_id)`` is known, fetching what is missing."""
         by_server: dict[str, set[str]] = {}
         for server_name, key_id in needed:
-            known = self.lookup(server_name, key_id)
-            if known is None or known[1] < valid_at_ms:
+            if not self._known(server_name, [key_id], valid_at_ms):
                 by_server.setdefault(server_name, set()).add(key_id)
-        await asyncio.gather(*(self._fetch_server(s, ids) for s, ids in by_server.items()))
+        await asyncio.gather(*(self._fetch_server(s, ids, valid_at_ms)
+                               for s, ids in by_server.items()))
 
-    async def _fetch_server(self, server_name: str, key_ids: set[str]) -> None:
-        lock = self._locks.setdefault(server_name, asyncio.Lock())
+    async def _fetch_server(self, server_name: str, key_ids: set[str], valid_at_ms: int,
+                            use_notaries: bool = True) -> None:
+        lock = self._locks.setdefault((server_name, use_notaries), asyncio.Lock())
         async with lock:
-            if all(self.lookup(server_name, k) is not None for k in key_ids):
+            if self._known(server_name, key_ids, valid_at_ms):
                 return
             stored = await self._store.get_server_keys(server_name)
             for key_id, (key, until) in stored.items():
                 self._remember(server_name, {key_id: (VerifyKey.from_base64(key_id, key), until)})
-            if all(self.lookup(server_name, k) is not None for k in key_ids):
+            if self._known(server_name, key_ids, valid_at_ms):
                 return
             now = self._clock.monotonic()
             if now - self._last_fetch.get(server_name, -1e9) < REFETCH_INTERVAL_S:
                 return
             self._last_fetch[server_name] = now
-            await self._fetch_remote(server_name)
+            await self._fetch_remote(server_name, use_notaries)
 
-    async def _fetch_remote(self, server_name: str) -> None:
+    async def _fetch_remote(self, server_name: str, use_notaries: bool = True) -> None:
         try:
             response = await self._client.request(
                 "GET", server_name, "/_matrix/key/v2/server", signed=False, timeout_s=15
@@ -121,13 +133,15 @@ class Keyring:
             return
         except (RemoteServerError, SignatureError, MatrixError) as exc:
             logger.info("Fetching keys of %s directly failed: %s", server_name, exc)
+        if not use_notaries:
+            return
         for notary in self._notaries:
-            if await self._fetch_via_notary(notary, server_name):
+            if notary != server_name and await self._fetch_via_notary(notary, server_name):
                 return
 
     async def _fetch_via_notary(self, notary: str, server_name: str) -> bool:
         try:
-            await self.ensure_keys_of(notary)
+            await self._ensure_notary_keys(notary)
             answer = await self._client.post(
                 notary, "/_matrix/key/v2/query", {"server_keys": {server_name: {}}}, timeout_s=15
             )
@@ -140,9 +154,11 @@ class Keyring:
             logger.info("Fetching keys of %s via notary %s failed: %s", server_name, notary, exc)
         return False
 
-    async def ensure_keys_of(self, server_name: str) -> None:
-        if not self._keys.get(server_name):
-            await self._fetch_server(server_name, {"*"})
+    async def _ensure_notary_keys(self, notary: str) -> None:
+        """Know some key of ``notary``, fetched from the notary itself (never through
+        another notary)."""
+        if not self._keys.get(notary):
+            await self._fetch_server(notary, {"*"}, 0, use_notaries=False)
 
     def _check_notary_signature(self, notary: str, response: dict[str, Any]) -> None:
         for verify_key, _ in self._keys.get(notary, {}).values():

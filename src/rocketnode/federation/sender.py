@@ -49,6 +49,13 @@ class _Queue:
     task: asyncio.Task[None] | None = None
 
 
+def _put_back(queue: _Queue, edus: list[dict[str, Any]]) -> None:
+    """Return the EDUs of a failed transaction to the front of the queue (oldest dropped
+    beyond the bound)."""
+    queue.edus[:0] = edus
+    del queue.edus[:-MAX_PENDING_EDUS]
+
+
 class FederationSender:
     def __init__(
         self, server_name: str, client: FederationClient, store: FederationStore,
@@ -70,7 +77,8 @@ class FederationSender:
 
     async def start(self) -> None:
         self._running = True
-        for destination in await self._store.destinations_with_queue():
+        waiting = {*self._queues, *await self._store.destinations_with_queue()}
+        for destination in sorted(waiting):  # EDUs may have been queued before start
             self._queue(destination).wake.set()
 
     async def stop(self) -> None:
@@ -107,11 +115,12 @@ class FederationSender:
         queue.wake.set()
 
     async def destination_came_back(self, destination: str) -> None:
-        """Any request from ``destination`` resets its backoff and retries at once."""
+        """Any request from ``destination`` resets its backoff and retries at once (still
+        as a failing destination, so that a long backlog is caught up)."""
         state = await self._store.get_destination(destination)
-        if state is not None and (state.retry_after_ts or state.failing_since_ts):
+        if state is not None and (state.retry_after_ts or state.retry_interval_ms):
             await self._store.set_destination(replace(
-                state, retry_after_ts=0, retry_interval_ms=0, failing_since_ts=None))
+                state, retry_after_ts=0, retry_interval_ms=0))
         if destination in self._queues or state is not None:
             self._queue(destination).wake.set()
 
@@ -133,13 +142,14 @@ class FederationSender:
                 await queue.wake.wait()
 
     async def _wait_until_due(self, queue: _Queue) -> None:
-        state = await self._store.get_destination(queue.destination)
-        while state is not None and state.retry_after_ts > self._clock.now_ms():
+        while True:
+            queue.wake.clear()  # before reading: a wake-up during the read is kept
+            state = await self._store.get_destination(queue.destination)
+            if state is None or state.retry_after_ts <= self._clock.now_ms():
+                return
             delay = (state.retry_after_ts - self._clock.now_ms()) / 1000
-            queue.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(queue.wake.wait(), timeout=max(delay, 0.01))
-            state = await self._store.get_destination(queue.destination)
 
     async def _send_one(self, queue: _Queue) -> bool:
         """Send one transaction; True if there was something to send (sent or not)."""
@@ -152,16 +162,20 @@ class FederationSender:
             queued = (await self._store.newest_queued_per_room(destination))[:MAX_PDUS_PER_TXN]
         else:
             queued = queued[:MAX_PDUS_PER_TXN]
-        edus = queue.edus[:MAX_EDUS_PER_TXN]
-        if not queued and not edus:
+        if not queued and not queue.edus:
             return False
         pdus = await self._pdu_json(queued)
+        edus = queue.edus[:MAX_EDUS_PER_TXN]
+        del queue.edus[:len(edus)]  # new EDUs may arrive (and overflow) while in flight
         try:
             await self._put_transaction(destination, pdus, edus)
         except (RemoteServerError, MatrixError) as exc:
+            _put_back(queue, edus)
             await self._record_failure(destination, exc.message)
             return True
-        del queue.edus[:len(edus)]
+        except BaseException:
+            _put_back(queue, edus)
+            raise
         if queued:
             top = max(q.stream_ordering for q in queued)
             rooms = sorted({q.room_id for q in queued}) if catch_up else None

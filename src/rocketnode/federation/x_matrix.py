@@ -14,8 +14,10 @@ from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.ids import ServerName
 from rocketnode.core.signing import SigningKey, sign_json
 
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+"""An RFC 9110 token: what a parameter name may be."""
 _PARAM = re.compile(
-    r"""\s*([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s"]*))\s*(?:,|$)"""
+    rf"""\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s"]*))\s*(?:,|$)"""
 )
 
 
