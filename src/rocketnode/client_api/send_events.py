@@ -28,7 +28,9 @@ class SendEventsApi:
         return [
             *client_route("PUT", "/rooms/{room_id}/send/{event_type}/{txn_id}", self.send_message),
             *client_route("PUT", "/rooms/{room_id}/state/{event_type}", self.set_room_state),
-            *client_route("PUT", "/rooms/{room_id}/state/{event_type}/{state_key}",
+            # an empty state key may come with the trailing slash (spec: "the trailing slash
+            # on this endpoint is optional"), as matrix-nio sends it
+            *client_route("PUT", "/rooms/{room_id}/state/{event_type}/{state_key:.*}",
                           self.set_room_state),
             *client_route("PUT", "/rooms/{room_id}/redact/{event_id}/{txn_id}", self.redact_event),
         ]

@@ -113,16 +113,19 @@ class EventIntake:
     async def check_and_persist(
         self, origin: str, pdu: Pdu, before_ref: int | NewStateGroup, state_before: StateMap,
         backfilled: bool = False, relay: bool = False, destinations: set[str] | None = None,
-        backfill_position: int | None = None,
+        backfill_position: int | None = None, own_join: bool = False,
     ) -> StoredEvent:
         """Run the auth checks and store ``pdu`` (room lock held). ``relay``: this server is
-        the resident of a handshake and sends the event on to the room."""
+        the resident of a handshake and sends the event on to the room. ``own_join``: this
+        server's join completed with ``send_join``, whose state is the room's current state:
+        what this server kept of the room from before (if it was in it once) is stale and
+        must not soft-fail the join ("Checks performed on receipt of a PDU", step 6)."""
         await self.ensure_auth_events(origin, [pdu])
         auth = await self._events.events(pdu.auth_events)
         create = await self._create_event(pdu)
         rejected_ids = {e for e, stored in auth.items() if stored.rejected is not None}
         snapshot = await self._rooms.states.snapshot(pdu.room_id)
-        current = snapshot.state if snapshot is not None else state_before
+        current = snapshot.state if snapshot is not None and not own_join else state_before
         verdict = receipt_verdict(
             pdu,
             {e: stored.pdu for e, stored in auth.items()},
@@ -140,7 +143,7 @@ class EventIntake:
         )
         return await self._rooms.persist_checked(
             checked, backfilled=backfilled, relay_from=origin if relay else None,
-            destinations=destinations, backfill_position=backfill_position)
+            destinations=destinations, backfill_position=backfill_position, own_join=own_join)
 
     async def _create_event(self, pdu: Pdu) -> Pdu | None:
         if not pdu.room_version.room_id_from_create_event:

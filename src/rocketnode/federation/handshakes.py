@@ -136,7 +136,8 @@ class Handshakes:
                  if e.pdu.is_state and e.rejected is None}
         async with self._rooms.room_lock(pdu.room_id):
             event = await self._intake.check_and_persist(
-                server, pdu, NewStateGroup(None, state), state, destinations=set())
+                server, pdu, NewStateGroup(None, state), state, destinations=set(),
+                own_join=True)
         if event.rejected is not None:
             raise MatrixError(Errcode.FORBIDDEN, f"Join rejected: {event.rejected}", 403)
 

@@ -4,7 +4,8 @@
 A transaction carries up to 50 PDUs and 100 EDUs. It is idempotent by ``(origin, txnId)`` (the
 first answer is stored and replayed) and every PDU by its event ID. PDUs of different rooms are
 handled concurrently and those of one room in order, so one slow or bad PDU never blocks the
-others; every PDU gets its own result.
+others; every PDU gets its own result. PDUs of rooms this server is not in (no local user
+joined) are dropped.
 """
 
 from __future__ import annotations
@@ -43,19 +44,20 @@ class TransactionHandler:
 
     async def on_send(self, origin: str, txn_id: str, body: Any) -> dict[str, Any]:
         key = (origin, txn_id)
-        stored = await self._store.get_transaction_response(origin, txn_id)
-        if stored is not None:
-            return stored
         running = self._in_flight.get(key)
         if running is not None:
             return await asyncio.shield(running)
-        pdus, edus = _validate(origin, body)
+        # registered before anything is awaited: a duplicate either finds this future or,
+        # once it is gone, the stored answer
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            response = await self._process(origin, pdus, edus)
-            await self._store.store_transaction_response(origin, txn_id, response,
-                                                         self._clock.now_ms())
+            response = await self._store.get_transaction_response(origin, txn_id)
+            if response is None:
+                pdus, edus = _validate(origin, body)
+                response = await self._process(origin, pdus, edus)
+                await self._store.store_transaction_response(origin, txn_id, response,
+                                                             self._clock.now_ms())
             future.set_result(response)
             return response
         except BaseException as exc:
@@ -82,9 +84,11 @@ class TransactionHandler:
     async def _room_pdus(self, origin: str, room_id: str, raws: list[Any],
                          results: dict[str, dict[str, Any]]) -> None:
         room = await self._room_store.get_room(room_id)
-        if room is None:
-            logger.info("Dropping %d PDUs for unknown room %s from %s", len(raws), room_id,
-                        origin)
+        if room is None or not await self._room_store.local_users_in_room(room_id):
+            # e.g. the invite of one of our users, sent to us as the target's server: taking
+            # it in would pull the room's history into a server that is not in the room
+            logger.info("Dropping %d PDUs for %s from %s: this server is not in the room",
+                        len(raws), room_id, origin)
             return
         parsed = await self._intake.parse_verified(room.room_version, raws)
         for raw, item in zip(raws, parsed, strict=True):
@@ -103,6 +107,9 @@ class TransactionHandler:
         except (MatrixError, RemoteServerError, TimeoutError) as exc:
             logger.info("PDU %s from %s failed: %s", pdu.event_id, origin, exc)
             return {"error": str(exc)}
+        except Exception:  # a bug met by one PDU must not fail (and block) the others
+            logger.exception("PDU %s from %s failed unexpectedly", pdu.event_id, origin)
+            return {"error": "internal error"}
         if stored is not None and stored.rejected is not None:
             return {"error": f"rejected: {stored.rejected}"}
         return {}
@@ -119,6 +126,9 @@ class TransactionHandler:
             except MatrixError as exc:
                 logger.info("Ignoring a %s EDU from %s: %s", edu.get("edu_type"), origin,
                             exc.message)
+            except Exception:  # EDUs are best effort: never fail the transaction
+                logger.exception("A %s EDU from %s failed unexpectedly", edu.get("edu_type"),
+                                 origin)
 
 
 def _validate(origin: str, body: Any) -> tuple[list[Any], list[Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.core.ids import RoomAlias, RoomId, UserId
+from rocketnode.core.ids import RoomAlias, RoomId, UserId, server_name_of
 from rocketnode.core.pdu import Pdu
 from rocketnode.services.rooms import RoomService, Txn
 from rocketnode.storage.ports import RoomStore, StateStore
@@ -100,9 +100,29 @@ class MembershipService:
         if await self.server_in_room(room_id):
             await self._rooms.send(room_id, user_id, "m.room.member", content, user_id, txn)
             return room_id
+        servers.extend(s for s in await self._pending_membership_servers(user_id, room_id)
+                       if s not in servers)
         servers = [s for s in servers if s != self._rooms.server_name]
         await self.remote.join(user_id, room_id, servers, content)
         return room_id
+
+    async def _pending_membership_servers(self, user_id: str, room_id: str) -> list[str]:
+        """Servers in a room this server is not in, to go through when answering
+        ``user_id``'s pending invite or retracting their knock, whatever servers the client
+        names (a room ID names no server from room version 12 on): the inviting server, then
+        those of the senders of the room state that came with the invite or knock."""
+        membership = await self._room_store.local_membership(user_id, room_id)
+        if membership is None or membership.membership not in ("invite", "knock"):
+            return []
+        servers: list[str] = []
+        for event in (await self._rooms.states.events([membership.event_id])).values():
+            servers.append(event.pdu.origin)
+            unsigned = event.pdu.data.get("unsigned")
+            for key in ("invite_room_state", "knock_room_state"):
+                entries = unsigned.get(key) if isinstance(unsigned, dict) else None
+                servers.extend(server_name_of(entry["sender"]) for entry in entries or ()
+                               if isinstance(entry, dict) and isinstance(entry.get("sender"), str))
+        return [s for s in dict.fromkeys(servers) if s and s != self._rooms.server_name]
 
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
         content: dict[str, Any] = {"membership": "leave"}
@@ -114,8 +134,7 @@ class MembershipService:
         membership = await self._room_store.local_membership(user_id, room_id)
         if membership is None or membership.membership not in ("invite", "knock"):
             raise MatrixError(Errcode.NOT_FOUND, "You are not in this room", 404)
-        invite = await self._rooms.states.events([membership.event_id])
-        servers = [e.pdu.origin for e in invite.values()]
+        servers = await self._pending_membership_servers(user_id, room_id)
         await self.remote.leave(user_id, room_id, servers, content)
 
     async def knock(self, user_id: str, room_id_or_alias: str, via: Sequence[str] = (),

@@ -141,15 +141,19 @@ class RoomStates:
         group = groups[event_id][0]
         return group, await self._state.get_state_group(group)
 
-    async def resolve(self, room_version: RoomVersion, state_sets: Sequence[StateMap]) -> StateMap:
-        """State resolution over ``state_sets``, loading the events it needs."""
+    async def resolve(self, room_version: RoomVersion, state_sets: Sequence[StateMap],
+                      unstored: Iterable[Pdu] = ()) -> StateMap:
+        """State resolution over ``state_sets``, loading the events it needs. ``unstored``:
+        events the state sets cite that are not stored yet (the event being persisted)."""
         distinct = [dict(s) for s in {tuple(sorted(s.items())): s for s in state_sets}.values()]
         if len(distinct) == 1:
             return dict(distinct[0])
-        ids = {event_id for state in distinct for event_id in state.values()}
+        new = {pdu.event_id: pdu for pdu in unstored}
+        ids = {event_id for state in distinct for event_id in state.values()} - new.keys()
+        ids |= {a for pdu in new.values() for a in pdu.auth_events}
         ids |= await self._events.get_auth_chain_ids(ids)
         events = await self.events(ids)
         rejected = {event_id for event_id, e in events.items() if e.rejected is not None}
-        return resolve_state(
-            room_version, distinct, {i: e.pdu for i, e in events.items()}, rejected
-        )
+        pdus = {i: e.pdu for i, e in events.items()}
+        pdus.update(new)
+        return resolve_state(room_version, distinct, pdus, rejected)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rocketnode.core.auth_rules import auth_types_for_event, check_auth_rules
@@ -349,13 +349,18 @@ class RoomService:
     async def persist_checked(
         self, event: CheckedEvent, backfilled: bool = False, relay_from: str | None = None,
         destinations: set[str] | None = None, backfill_position: int | None = None,
+        own_join: bool = False,
     ) -> StoredEvent:
         """Persist a remote event that passed the receipt checks (call with the room lock).
 
         With ``relay_from``, this server is the resident server of a join, leave or knock
-        handshake and sends the event on to the other servers in the room.
+        handshake and sends the event on to the other servers in the room. ``own_join``: the
+        event is this server's join through a resident server; whatever this server last saw
+        of the room (before it left) is stale, so the join becomes the only forward extremity.
         """
         snapshot = await self.states.snapshot(event.pdu.room_id)
+        if own_join and snapshot is not None:
+            snapshot = replace(snapshot, extremities=[])
         if relay_from is not None and event.rejected is None and not event.soft_failed:
             destinations = await self._destinations(event.pdu, True)
             destinations.discard(relay_from)
@@ -450,7 +455,8 @@ class RoomService:
             return extremities, after, AFTER
         states = await self.states.state_after(others)
         version = pdu.room_version
-        resolved = await self.states.resolve(version, [after, *(s for _, s in states)])
+        resolved = await self.states.resolve(version, [after, *(s for _, s in states)],
+                                             unstored=[pdu])
         if resolved == after:
             return extremities, after, AFTER
         base_group, base_state = states[0]
