@@ -8,6 +8,11 @@ transaction — as soon as the previous transaction is answered, so batches grow
 A failing destination backs off exponentially up to a cap; success or any request from that
 server resets it. After an outage with a long backlog, the destination gets the newest PDU of
 each room and pulls the gap itself with ``get_missing_events`` (catch-up).
+
+Hot path: each destination's health lives in memory (written through to the database), and
+each queue keeps in memory the PDUs stored since it was last read from the database; once a
+read has shown the whole queue, transactions are built from memory alone and the database is
+only told what was sent.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from rocketnode.core.errors import MatrixError, RemoteServerError
 from rocketnode.federation.client import FederationClient, path_segment
 from rocketnode.services.clock import Clock
 from rocketnode.storage.ports import EventStore, FederationStore
-from rocketnode.storage.records import DestinationState, QueuedPdu
+from rocketnode.storage.records import DestinationState, QueuedPdu, StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ MAX_EDUS_PER_TXN = 100
 CATCH_UP_THRESHOLD = 200
 """A failing destination with more queued PDUs than this is caught up (newest per room)."""
 MAX_PENDING_EDUS = 5000
+MAX_MEMORY_QUEUE = 1000
+"""Beyond this many PDUs waiting in memory for one destination, the queue is read from the
+database again instead (a long outage must not hold the backlog in memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,17 @@ class _Queue:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     edus: list[dict[str, Any]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    pdus: dict[int, StoredEvent] = field(default_factory=dict)
+    """PDUs queued for this destination, by stream ordering (a superset of none, some or
+    all of the database queue, see ``complete``)."""
+    complete: bool = False
+    """Whether ``pdus`` holds every PDU of the database queue."""
+
+    def remember(self, event: StoredEvent) -> None:
+        if len(self.pdus) >= MAX_MEMORY_QUEUE:
+            self.pdus.clear()
+            self.complete = False
+        self.pdus[event.stream_ordering] = event
 
 
 def _put_back(queue: _Queue, edus: list[dict[str, Any]]) -> None:
@@ -68,6 +87,8 @@ class FederationSender:
         self._clock = clock
         self._backoff = backoff
         self._queues: dict[str, _Queue] = {}
+        self._health: dict[str, DestinationState] = {}
+        """Every destination's health, loaded at start and written through."""
         self._txn_ids = itertools.count()
         self._txn_prefix = str(clock.now_ms())
         self._running = False
@@ -76,6 +97,7 @@ class FederationSender:
     # -- lifecycle (app.py) ------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._health = {s.destination: s for s in await self._store.all_destinations()}
         self._running = True
         waiting = {*self._queues, *await self._store.destinations_with_queue()}
         for destination in sorted(waiting):  # EDUs may have been queued before start
@@ -99,11 +121,16 @@ class FederationSender:
 
     # -- what to send ------------------------------------------------------------------------
 
-    def pdus_queued(self, destinations: Iterable[str]) -> None:
-        """New PDUs were queued in the database for these destinations."""
+    def pdus_queued(self, destinations: Iterable[str], event: StoredEvent | None = None) -> None:
+        """A PDU was queued in the database for these destinations (called after commit)."""
         for destination in destinations:
             if destination != self._server_name:
-                self._queue(destination).wake.set()
+                queue = self._queue(destination)
+                if event is not None:
+                    queue.remember(event)
+                else:  # something unseen was queued: read the database queue again
+                    queue.complete = False
+                queue.wake.set()
 
     def send_edu(self, destination: str, edu_type: str, content: dict[str, Any]) -> None:
         if destination == self._server_name:
@@ -117,10 +144,9 @@ class FederationSender:
     async def destination_came_back(self, destination: str) -> None:
         """Any request from ``destination`` resets its backoff and retries at once (still
         as a failing destination, so that a long backlog is caught up)."""
-        state = await self._store.get_destination(destination)
+        state = self._health.get(destination)
         if state is not None and (state.retry_after_ts or state.retry_interval_ms):
-            await self._store.set_destination(replace(
-                state, retry_after_ts=0, retry_interval_ms=0))
+            await self._set_health(replace(state, retry_after_ts=0, retry_interval_ms=0))
         if destination in self._queues or state is not None:
             self._queue(destination).wake.set()
 
@@ -143,8 +169,8 @@ class FederationSender:
 
     async def _wait_until_due(self, queue: _Queue) -> None:
         while True:
-            queue.wake.clear()  # before reading: a wake-up during the read is kept
-            state = await self._store.get_destination(queue.destination)
+            queue.wake.clear()
+            state = self._health.get(queue.destination)
             if state is None or state.retry_after_ts <= self._clock.now_ms():
                 return
             delay = (state.retry_after_ts - self._clock.now_ms()) / 1000
@@ -154,17 +180,10 @@ class FederationSender:
     async def _send_one(self, queue: _Queue) -> bool:
         """Send one transaction; True if there was something to send (sent or not)."""
         destination = queue.destination
-        state = await self._store.get_destination(destination)
-        catching_up = state is not None and state.failing_since_ts is not None
-        queued = await self._store.queued_pdus(destination, CATCH_UP_THRESHOLD + 1)
-        catch_up = catching_up and len(queued) > CATCH_UP_THRESHOLD
-        if catch_up:
-            queued = (await self._store.newest_queued_per_room(destination))[:MAX_PDUS_PER_TXN]
-        else:
-            queued = queued[:MAX_PDUS_PER_TXN]
+        queued, catch_up = await self._next_pdus(queue)
         if not queued and not queue.edus:
             return False
-        pdus = await self._pdu_json(queued)
+        pdus = [{k: v for k, v in e.pdu.data.items() if k != "unsigned"} for e in queued]
         edus = queue.edus[:MAX_EDUS_PER_TXN]
         del queue.edus[:len(edus)]  # new EDUs may arrive (and overflow) while in flight
         try:
@@ -177,17 +196,41 @@ class FederationSender:
             _put_back(queue, edus)
             raise
         if queued:
-            top = max(q.stream_ordering for q in queued)
-            rooms = sorted({q.room_id for q in queued}) if catch_up else None
+            top = max(e.stream_ordering for e in queued)
+            rooms = sorted({e.pdu.room_id for e in queued}) if catch_up else None
             await self._store.dequeue_pdus(destination, top, rooms)
+            self._forget_sent(queue, top, rooms)
         await self._record_success(destination)
         return True
 
-    async def _pdu_json(self, queued: list[QueuedPdu]) -> list[dict[str, Any]]:
-        events = await self._events.get_events(q.event_id for q in queued)
-        ordered = sorted((events[q.event_id] for q in queued if q.event_id in events),
-                         key=lambda e: e.stream_ordering)
-        return [{k: v for k, v in e.pdu.data.items() if k != "unsigned"} for e in ordered]
+    async def _next_pdus(self, queue: _Queue) -> tuple[list[StoredEvent], bool]:
+        """The PDUs of the next transaction, oldest first, and whether it is a catch-up."""
+        state = self._health.get(queue.destination)
+        failing = state is not None and state.failing_since_ts is not None
+        if queue.complete and not failing:
+            return [queue.pdus[s] for s in sorted(queue.pdus)[:MAX_PDUS_PER_TXN]], False
+        queued = await self._store.queued_pdus(queue.destination, CATCH_UP_THRESHOLD + 1)
+        if failing and len(queued) > CATCH_UP_THRESHOLD:
+            newest = await self._store.newest_queued_per_room(queue.destination)
+            return await self._events_of(newest[:MAX_PDUS_PER_TXN]), True
+        events = await self._events_of(queued)
+        if len(queued) <= CATCH_UP_THRESHOLD:  # the whole queue: memory can take over
+            queue.pdus.update((e.stream_ordering, e) for e in events)
+            queue.complete = len(queue.pdus) < MAX_MEMORY_QUEUE
+        return events[:MAX_PDUS_PER_TXN], False
+
+    async def _events_of(self, queued: list[QueuedPdu]) -> list[StoredEvent]:
+        found = await self._events.get_events(q.event_id for q in queued)
+        events = [replace(found[q.event_id], stream_ordering=q.stream_ordering)
+                  for q in queued if q.event_id in found]
+        return sorted(events, key=lambda e: e.stream_ordering)
+
+    @staticmethod
+    def _forget_sent(queue: _Queue, top: int, rooms: list[str] | None) -> None:
+        queue.pdus = {
+            stream: event for stream, event in queue.pdus.items()
+            if stream > top or (rooms is not None and event.pdu.room_id not in rooms)
+        }
 
     async def _put_transaction(self, destination: str, pdus: list[dict[str, Any]],
                                edus: list[dict[str, Any]]) -> None:
@@ -204,23 +247,27 @@ class FederationSender:
 
     # -- destination health ------------------------------------------------------------------
 
+    async def _set_health(self, state: DestinationState) -> None:
+        self._health[state.destination] = state
+        await self._store.set_destination(state)
+
     async def _record_success(self, destination: str) -> None:
-        state = await self._store.get_destination(destination) or DestinationState(destination)
+        state = self._health.get(destination) or DestinationState(destination)
         if (state.last_success_ts is not None and not state.failing_since_ts
                 and not state.retry_after_ts and self._clock.now_ms() - state.last_success_ts
                 < 10_000):
             return
-        await self._store.set_destination(replace(
+        await self._set_health(replace(
             state, retry_after_ts=0, retry_interval_ms=0, failing_since_ts=None,
             last_success_ts=self._clock.now_ms()))
 
     async def _record_failure(self, destination: str, error: str) -> None:
         now = self._clock.now_ms()
-        state = await self._store.get_destination(destination) or DestinationState(destination)
+        state = self._health.get(destination) or DestinationState(destination)
         interval = min(max(state.retry_interval_ms * 2, self._backoff.initial_ms),
                        self._backoff.maximum_ms)
         logger.info("Sending to %s failed (%s); retrying in %d ms", destination, error, interval)
-        await self._store.set_destination(replace(
+        await self._set_health(replace(
             state, retry_after_ts=now + interval, retry_interval_ms=interval,
             failing_since_ts=state.failing_since_ts or now, last_error=error[:500],
             last_error_ts=now))
@@ -230,6 +277,7 @@ class FederationSender:
         now = self._clock.now_ms()
         depths = await self._store.queue_depths()
         states = {s.destination: s for s in await self._store.all_destinations()}
+        states.update(self._health)
         for destination in depths:
             states.setdefault(destination, DestinationState(destination))
         report = []

@@ -22,7 +22,7 @@ from rocketnode.federation.sender import (
 )
 from rocketnode.services.clock import SystemClock
 from rocketnode.storage.ports import Stores
-from rocketnode.storage.records import DestinationState
+from rocketnode.storage.records import DestinationState, StoredEvent
 from tests.unit.federation.fakes import FakeFederationClient, Sent, sqlite_stores, wait_until
 from tests.unit.storage.builders import SERVER, LinearRoom
 
@@ -113,10 +113,14 @@ async def new_room(stores: Stores) -> LinearRoom:
 
 
 async def queue(room: LinearRoom, *bodies: str, destinations: tuple[str, ...] = (DEST,)
-                ) -> None:
+                ) -> list[StoredEvent]:
     """Store messages as the room service does, queued for ``destinations``."""
+    stored = []
     for body in bodies:
-        await room.add(room.dag.message(body), outbound_destinations=destinations)
+        pdu = room.dag.message(body)
+        result = await room.add(pdu, outbound_destinations=destinations)
+        stored.append(StoredEvent(pdu, result.stream_ordering, 0))
+    return stored
 
 
 def names(prefix: str, count: int) -> list[str]:
@@ -303,48 +307,45 @@ async def test_a_destination_that_comes_back_is_sent_to_at_once(
         await sender.stop()
 
 
-class ComeBackDuringRead:
-    """The federation store; once armed, the next read of the destination's state sees it
-    backing off, and the destination comes back before that read returns."""
+class CountingQueueReads:
+    """The federation store, counting reads of the outbound queue."""
 
     def __init__(self, store: Any) -> None:
         self._store = store
-        self.sender: FederationSender | None = None
-        self.armed = False
+        self.queue_reads = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def get_destination(self, destination: str) -> DestinationState | None:
-        state = await self._store.get_destination(destination)
-        if self.armed and state is not None and state.retry_after_ts:
-            self.armed = False
-            assert self.sender is not None
-            await self.sender.destination_came_back(destination)
-        return state
+    async def queued_pdus(self, destination: str, limit: int) -> Any:
+        self.queue_reads += 1
+        return await self._store.queued_pdus(destination, limit)
 
 
-async def test_coming_back_while_the_sender_reads_its_backoff_is_not_missed(
+async def test_once_the_queue_is_known_new_pdus_are_sent_from_memory(
         client: FakeFederationClient, stores: Stores, remote: RemoteServer) -> None:
-    store = ComeBackDuringRead(stores.federation)
+    store = CountingQueueReads(stores.federation)
     sender = FederationSender(SERVER, client, store, stores.events,  # type: ignore[arg-type]
-                              SystemClock(), Backoff(initial_ms=60_000, maximum_ms=600_000))
-    store.sender = sender
+                              SystemClock(), Backoff(initial_ms=200, maximum_ms=1000))
     await sender.start()
     try:
         room = await new_room(stores)
-        remote.failing = True
         await queue(room, "a")
-        sender.pdus_queued([DEST])
-        await wait_until(lambda: _retry_set(stores), what="backoff recorded")
-        await asyncio.sleep(0.05)  # the sender now waits out its backoff
-        remote.failing = False
-        store.armed = True
-        await queue(room, "b")
-        sender.pdus_queued([DEST])  # the sender looks at its backoff again
-        await wait_until(lambda: drained(stores), timeout_s=3, what="sent after coming back")
-        assert not store.armed
-        assert remote.bodies() == [["a", "b"]]
+        sender.pdus_queued([DEST])  # not told which event: the queue is read
+        await wait_until(lambda: drained(stores), what="first sent")
+        reads = store.queue_reads
+        assert reads >= 1
+        for body in ("b", "c", "d"):
+            [event] = await queue(room, body)
+            sender.pdus_queued([DEST], event)
+            await wait_until(lambda: drained(stores), what=f"{body} sent")
+        assert store.queue_reads == reads
+        assert [b for t in remote.bodies() for b in t] == ["a", "b", "c", "d"]
+        await queue(room, "e")
+        sender.pdus_queued([DEST])  # an unreported PDU: memory is no longer trusted
+        await wait_until(lambda: drained(stores), what="e sent")
+        assert store.queue_reads > reads
+        assert [b for t in remote.bodies() for b in t][-1] == "e"
     finally:
         await sender.stop()
 
