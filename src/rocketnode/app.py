@@ -73,6 +73,7 @@ from rocketnode.services.typing import TypingService
 from rocketnode.services.user_filters import UserFilters
 from rocketnode.storage.ports import Stores
 from rocketnode.storage.sqlite import open_sqlite
+from rocketnode.web.serving import WebClient, load_assets
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,8 @@ class Node:
     async def _start_federation(self, services: Services, federation: Federation) -> None:
         config, stores = self.config, services.stores
         rooms = services.rooms
-        rooms.on_persisted.append(lambda _event, dests: federation.sender.pdus_queued(dests))
+        rooms.on_persisted.append(
+            lambda event, dests: federation.sender.pdus_queued(dests, event))
         transactions = TransactionHandler(federation.intake, stores.rooms, stores.federation,
                                           self.clock, rooms.room_lock)
         self._edu_relay = EduRelay(config.server_name, federation.sender, stores.state,
@@ -327,6 +329,7 @@ class Node:
         ]
         if self.federation is not None:
             apis.append(AdminApi(auth, self.federation.sender.status))
+        apis.append(WebClient(load_assets()))
         return [route for api in apis for route in api.routes()]
 
     def _room_reads_api(self, auth: Authenticator, services: Services) -> RoomReadsApi:

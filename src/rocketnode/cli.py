@@ -1,4 +1,4 @@
-"""The ``rocketnode`` command: ``serve``, ``register``, and later ``demo`` and ``chat``."""
+"""The ``rocketnode`` command: ``serve``, ``register``, ``demo`` and ``chat``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from rocketnode import chat
 from rocketnode.app import Node
 from rocketnode.config import Config, Listen, load_or_create, with_overrides
 from rocketnode.core.errors import MatrixError
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="two federating nodes on loopback, talking")
     demo.add_argument("--exit", action="store_true",
                       help="stop after the conversation instead of keeping the nodes running")
+    chat.add_parser(commands)
     return parser
 
 
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return _demo(keep_running=not args.exit)
+    if args.command == "chat":
+        return chat.run(args)
     try:
         config = load_config(args)
     except (ValueError, MatrixError) as exc:

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "app": 5,
     "cli": 6,
     "demo": 6,  # the `rocketnode demo` command: two nodes and a scripted conversation
+    "chat": 6,  # the `rocketnode chat` command: a terminal client on matrix-nio
     "__main__": 6,
 }
 SIBLINGS_THAT_MAY_NOT_MEET = {frozenset({"federation", "client_api"})}
