@@ -35,6 +35,7 @@ def client_event(
     viewer_device: tuple[str, str] | None = None,
     redaction: Pdu | None = None,
     include_room_id: bool = True,
+    replaced: Pdu | None = None,
 ) -> dict[str, Any]:
     """The client form of ``event`` as seen by ``viewer_device`` = ``(user_id, device_id)``."""
     pdu = event.pdu
@@ -60,6 +61,11 @@ def client_event(
         unsigned["redacted_because"] = client_event(
             StoredEvent(redaction, 0, 0), now_ms, include_room_id=include_room_id
         )
+    if event.replaces_state is not None:
+        unsigned["replaces_state"] = event.replaces_state
+        if replaced is not None:
+            unsigned["prev_content"] = replaced.content
+            unsigned["prev_sender"] = replaced.sender
     original_unsigned = pdu.data.get("unsigned")
     if isinstance(original_unsigned, dict) and pdu.type == "m.room.member":
         invite_state = original_unsigned.get("invite_room_state")
@@ -75,15 +81,25 @@ def client_events(
     viewer_device: tuple[str, str] | None,
     redactions: Mapping[str, Pdu],
     include_room_id: bool = True,
+    replaced: Mapping[str, Pdu] | None = None,
 ) -> list[dict[str, Any]]:
+    """Client events; ``replaced`` maps ``replaces_state`` IDs to their events, for
+    ``unsigned.prev_content``."""
+    replaced = replaced or {}
     return [
         client_event(
             event, now_ms, viewer_device,
             redactions.get(event.redacted_by) if event.redacted_by else None,
             include_room_id,
+            replaced.get(event.replaces_state) if event.replaces_state else None,
         )
         for event in events
     ]
+
+
+def referenced_ids(events: Iterable[StoredEvent]) -> set[str]:
+    """The redaction and replaced-state events that rendering ``events`` reads."""
+    return {i for e in events for i in (e.redacted_by, e.replaces_state) if i is not None}
 
 
 def stripped_state(pdu: Pdu) -> dict[str, Any]:

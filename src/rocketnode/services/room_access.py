@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rocketnode.core.errors import Errcode, MatrixError
-from rocketnode.services.client_events import client_events
+from rocketnode.services.client_events import client_events, referenced_ids
 from rocketnode.services.clock import Clock
 from rocketnode.services.room_state import RoomStates, StateMap
 from rocketnode.services.visibility import (
@@ -104,8 +104,9 @@ class RoomAccess:
         self, reader: Reader, events: Sequence[StoredEvent]
     ) -> list[dict[str, Any]]:
         """Client events, redacted ones with ``unsigned.redacted_because`` (fetched in batch)."""
-        redaction_ids = {e.redacted_by for e in events if e.redacted_by is not None}
-        redactions = await self.states.pdus(redaction_ids) if redaction_ids else {}
+        wanted = referenced_ids(events)
+        related = await self.states.pdus(wanted) if wanted else {}
         return client_events(
-            events, self._clock.now_ms(), (reader.user_id, reader.device_id), redactions
+            events, self._clock.now_ms(), (reader.user_id, reader.device_id), related,
+            replaced=related,
         )

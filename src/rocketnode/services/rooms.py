@@ -191,11 +191,13 @@ class RoomService:
             requests.append(EventPersist(
                 pdu, self._clock.now_ms(), state_before=NewStateGroup(None, before),
                 forward_extremities=(pdu.event_id,), current_state_group=AFTER,
-                current_state_delta=delta, membership_changes=changes))
+                current_state_delta=delta, membership_changes=changes,
+                replaces_state=before.get(pdu.state_tuple) if pdu.is_state else None))
         async with self.room_lock(room_id):
             results = await self._events.persist_events(requests)
             for pdu, request, result in zip(pdus, requests, results, strict=True):
-                stored = StoredEvent(pdu, result.stream_ordering, request.received_ts)
+                stored = StoredEvent(pdu, result.stream_ordering, request.received_ts,
+                                     replaces_state=request.replaces_state)
                 self.states.cache.put(stored)
                 for callback in self.on_persisted:
                     callback(stored, ())
@@ -416,6 +418,7 @@ class RoomService:
             applies_redaction_of=(
                 await self._redaction_target(pdu, state_before) if rejected is None else None
             ),
+            replaces_state=state_before.get(pdu.state_tuple) if pdu.is_state else None,
         )
         try:
             result = await self._events.persist_event(request)
@@ -425,6 +428,7 @@ class RoomService:
         stored = StoredEvent(
             pdu, result.stream_ordering, request.received_ts, rejected, False, soft_failed,
             txn_device=txn.device_id if txn else None, txn_id=txn.txn_id if txn else None,
+            replaces_state=request.replaces_state,
         )
         self.states.cache.put(stored)
         if request.applies_redaction_of is not None:

@@ -18,6 +18,7 @@ from rocketnode.core.redaction import redact
 from rocketnode.services.client_events import (
     STRIPPED_STATE_TYPES,
     client_events,
+    referenced_ids,
     stripped_state,
 )
 from rocketnode.services.filters import EventFilter, Filter, apply_event_fields
@@ -362,10 +363,10 @@ class SyncRooms:
                 for e in events
             ]
         else:
-            redaction_ids = {e.redacted_by for e in events if e.redacted_by is not None}
-            redactions = await self._states.pdus(redaction_ids) if redaction_ids else {}
+            wanted = referenced_ids(events)
+            related = await self._states.pdus(wanted) if wanted else {}
             rendered = client_events(
-                events, ctx.now_ms, (ctx.user_id, ctx.device_id), redactions,
-                include_room_id=False,
+                events, ctx.now_ms, (ctx.user_id, ctx.device_id), related,
+                include_room_id=False, replaced=related,
             )
         return [apply_event_fields(event, ctx.filter.event_fields) for event in rendered]

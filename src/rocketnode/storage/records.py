@@ -23,6 +23,8 @@ class StoredEvent:
     redacted_by: str | None = None
     txn_device: str | None = None
     txn_id: str | None = None
+    replaces_state: str | None = None
+    """For a state event: the event that held its key in the state before it."""
 
     @property
     def event_id(self) -> str:
@@ -91,6 +93,8 @@ class EventPersist:
     applies_redaction_of: str | None = None
     outbound_destinations: tuple[str, ...] = ()
     """Servers to queue this PDU for, in the same transaction (federation)."""
+    replaces_state: str | None = None
+    """For a state event: the event holding its key in the state before it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,3 +46,28 @@ async def test_uninvited_user_cannot_join_private_room(
     joined = await eve.join(created.room_id)
     assert isinstance(joined, nio.JoinError)
     assert joined.status_code == "M_FORBIDDEN"
+
+
+async def test_state_events_carry_what_they_replaced(node: Node, make_client: ClientFactory
+                                                    ) -> None:
+    alice = await make_client(node, "alice")
+    created = await alice.room_create(name="First name")
+    assert isinstance(created, nio.RoomCreateResponse)
+    renamed = await alice.room_put_state(created.room_id, "m.room.name", {"name": "Second"})
+    assert isinstance(renamed, nio.RoomPutStateResponse)
+    await alice.set_displayname("Alice A.")
+    page = await alice.room_messages(created.room_id, start="", limit=50)
+    assert isinstance(page, nio.RoomMessagesResponse)
+    by_id = {e.event_id: e.source for e in page.chunk}
+    rename = by_id[renamed.event_id]
+    assert rename["unsigned"]["prev_content"] == {"name": "First name"}
+    first_name_id = rename["unsigned"]["replaces_state"]
+    assert by_id[first_name_id]["content"] == {"name": "First name"}
+    assert "prev_content" not in by_id[first_name_id]["unsigned"]
+    profile_change = next(
+        e for e in page.chunk
+        if e.source["type"] == "m.room.member" and e.source["content"].get("displayname")
+        == "Alice A."
+    )
+    previous = profile_change.source["unsigned"]["prev_content"]
+    assert previous["membership"] == "join" and previous.get("displayname") != "Alice A."

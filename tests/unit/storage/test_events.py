@@ -37,6 +37,18 @@ async def test_event_reads_back_with_its_original_json(backend: Stores) -> None:
     assert await backend.events.stream_ordering_of(pdu.event_id) == result.stream_ordering
 
 
+async def test_the_replaced_state_event_is_kept(backend: Stores) -> None:
+    room = await started_room(backend)
+    first = room.dag.message("not state")
+    await room.add(first)
+    marker = "$replaced-state-event"
+    topic = room.dag.message("topic holder")
+    await room.add(topic, replaces_state=marker)
+    stored = await backend.events.get_events([first.event_id, topic.event_id])
+    assert stored[first.event_id].replaces_state is None
+    assert stored[topic.event_id].replaces_state == marker
+
+
 async def test_unknown_events_are_absent(backend: Stores) -> None:
     room = await started_room(backend)
     known = room.dag.head[0]

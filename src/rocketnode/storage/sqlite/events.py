@@ -25,7 +25,7 @@ _EVENT_COLUMNS = """
     e.event_id, e.json, r.room_version, e.stream_ordering, e.received_ts, e.rejected,
     e.outlier, e.soft_failed,
     (SELECT x.event_id FROM redactions x WHERE x.redacts = e.event_id LIMIT 1),
-    e.txn_device, e.txn_id
+    e.txn_device, e.txn_id, e.replaces_state
 """
 _EVENT_FROM = "FROM events e JOIN rooms r ON r.room_id = e.room_id"
 
@@ -45,6 +45,7 @@ def row_to_event(row: Sequence[Any]) -> StoredEvent:
         redacted_by=redacted_by,
         txn_device=row[9],
         txn_id=row[10],
+        replaces_state=row[11],
     )
 
 
@@ -134,14 +135,15 @@ class SqliteEventStore:
             """
             INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,
                 depth, origin_server_ts, received_ts, json, rejected, outlier, soft_failed,
-                redacts, txn_device, txn_id)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                redacts, txn_device, txn_id, replaces_state)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """,
             (
                 stream, pdu.event_id, pdu.room_id, pdu.type, pdu.state_key, pdu.sender,
                 pdu.depth, pdu.origin_server_ts, request.received_ts,
                 encode_canonical_json(pdu.data).decode("utf-8"), request.rejected,
                 int(request.outlier), int(request.soft_failed), pdu.redacts, txn_device, txn_id,
+                request.replaces_state,
             ),
         )
         conn.executemany(
