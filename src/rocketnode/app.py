@@ -342,6 +342,8 @@ class Node:
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests and writes, close the database."""
+        if self._services is not None:
+            self._services.notifier.close()  # waiting /sync long-polls answer now
         for listener in reversed(self._listeners):
             await listener.stop()
         self._listeners.clear()

@@ -28,6 +28,15 @@ class Notifier:
         """Position of the in-memory typing stream."""
         self._by_user: dict[str, set[_Waiter]] = {}
         self._by_room: dict[str, set[_Waiter]] = {}
+        self.closing = False
+        """Set when the node shuts down: long-polls answer at once with what they have."""
+
+    def close(self) -> None:
+        """Wake every waiter and make later waits return at once (graceful shutdown)."""
+        self.closing = True
+        for waiters in self._by_user.values():
+            for waiter in waiters:
+                waiter.event.set()
 
     def notify(
         self,
@@ -50,6 +59,8 @@ class Notifier:
 
     async def wait(self, user_id: str, room_ids: Iterable[str], timeout_s: float) -> bool:
         """Wait until something for ``user_id`` or ``room_ids`` happens; False on timeout."""
+        if self.closing:
+            return False
         waiter = _Waiter(user_id, frozenset(room_ids))
         self._by_user.setdefault(user_id, set()).add(waiter)
         for room_id in waiter.room_ids:

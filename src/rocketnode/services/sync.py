@@ -98,7 +98,7 @@ class SyncService:
             remaining = deadline - self._clock.monotonic()
             if (
                 not result.empty or request.since is None or request.full_state
-                or remaining <= 0
+                or remaining <= 0 or self._notifier.closing
             ):
                 return result.body
             if (self._notifier.position, self._typing.position) != seen:

@@ -126,3 +126,21 @@ async def test_a_commit_notified_during_the_computation_is_not_slept_through() -
     assert time.monotonic() - started < 1.5
     assert body["rooms"]["join"]["!r:a"]["timeline"]["after"] == 5
     assert SyncToken.parse(body["next_batch"]).stream == 6
+
+
+async def test_closing_the_notifier_answers_a_waiting_long_poll_at_once() -> None:
+    stores = FakeStores(5, [joined("!r:a", 2)])
+    notifier = Notifier(5)
+    sync = service(stores, FakeSyncRooms(), notifier)
+    since = SyncToken.parse((await sync.sync(SyncRequest(USER, "DEV")))["next_batch"])
+    waiting = asyncio.create_task(sync.sync(SyncRequest(USER, "DEV", since, timeout_ms=30_000)))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    started = time.monotonic()
+    notifier.close()
+    body = await asyncio.wait_for(waiting, 2)
+    assert time.monotonic() - started < 1
+    assert SyncToken.parse(body["next_batch"]).stream == 5
+    again = await asyncio.wait_for(
+        sync.sync(SyncRequest(USER, "DEV", since, timeout_ms=30_000)), 2)
+    assert again["rooms"]["join"] == {}
