@@ -125,7 +125,12 @@ class EventIntake:
         create = await self._create_event(pdu)
         rejected_ids = {e for e, stored in auth.items() if stored.rejected is not None}
         snapshot = await self._rooms.states.snapshot(pdu.room_id)
-        current = snapshot.state if snapshot is not None and not own_join else state_before
+        # Soft failure (step 6) keeps new events from changing the room's present. A
+        # backfilled event is history from before the current state: it is checked against
+        # the state before it only, or a member who has left since would lose their messages
+        # (Synapse does the same: it never soft-fails backfilled events).
+        judged_now = not own_join and not backfilled
+        current = snapshot.state if snapshot is not None and judged_now else state_before
         verdict = receipt_verdict(
             pdu,
             {e: stored.pdu for e, stored in auth.items()},

@@ -33,13 +33,13 @@ class LocalQueries:
             raise MatrixError(Errcode.INVALID_PARAM, "The user is not on this server")
 
     async def profile(self, user_id: str, field: str | None) -> dict[str, Any]:
+        """GET /query/profile: ``M_NOT_FOUND`` only for an unknown user; a field the user has
+        not set is left out of a 200 answer ("Query profile": exclude it or give null)."""
         self._require_local(user_id)
         profile = await self._profiles.profile(user_id)
         if field is None:
             return profile
-        if field not in profile:
-            raise MatrixError(Errcode.NOT_FOUND, "Profile field not set", 404)
-        return {field: profile[field]}
+        return {field: profile[field]} if field in profile else {}
 
     async def directory(self, alias: str) -> dict[str, Any]:
         if server_name_of(alias) != self._rooms.server_name:

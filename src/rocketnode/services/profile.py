@@ -92,15 +92,21 @@ class ProfileService:
         """Every field of a user's profile; ``M_NOT_FOUND`` for an unknown user."""
         UserId.parse(user_id)
         if not self._rooms.is_local(user_id):
-            return await self.remote.query(user_id, None)
+            return await self._remote_profile(user_id, None)
         return await self._local_profile(user_id)
+
+    async def _remote_profile(self, user_id: str, field: str | None) -> dict[str, Any]:
+        """A remote server may answer an unset field with null (server-server API "Query
+        profile"); here, as for local users, an unset field is absent."""
+        answer = await self.remote.query(user_id, field)
+        return {key: value for key, value in answer.items() if value is not None}
 
     async def field(self, user_id: str, key: str) -> Any:
         """One field; ``M_NOT_FOUND`` if the user is unknown or has not set it."""
         UserId.parse(user_id)
         profile = (
             await self._local_profile(user_id) if self._rooms.is_local(user_id)
-            else await self.remote.query(user_id, key)
+            else await self._remote_profile(user_id, key)
         )
         if key not in profile:
             raise MatrixError(Errcode.NOT_FOUND, f"The profile has no {key!r}", 404)

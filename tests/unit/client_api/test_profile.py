@@ -165,3 +165,24 @@ async def test_unchanged_profile_sends_no_member_event(
     after = await node.services.rooms.current_state_pdus(room.room_id)
     key = ("m.room.member", alice.user_id)
     assert after[key].event_id == before[key].event_id
+
+
+class _NullAvatarRemote:
+    """A remote server answering profile queries with an explicit null for the unset avatar
+    (which the server-server API allows)."""
+
+    async def query(self, user_id: str, field: str | None) -> dict[str, Any]:
+        profile: dict[str, Any] = {"displayname": "Remote Bob", "avatar_url": None}
+        return profile if field is None else {field: profile.get(field)}
+
+
+async def test_remote_null_field_reads_as_unset(node: Node, make_client: ClientFactory) -> None:
+    alice = await make_client(node, "alice")
+    node.services.profiles.remote = _NullAvatarRemote()
+    bob = "@bob:remote.example"
+    status, profile = await call(node, "GET", path("profile", bob), alice)
+    assert (status, profile) == (200, {"displayname": "Remote Bob"})
+    assert await errcode(node, "GET", path("profile", bob, "avatar_url"), alice) == \
+        (404, "M_NOT_FOUND")
+    status, name = await call(node, "GET", path("profile", bob, "displayname"), alice)
+    assert (status, name) == (200, {"displayname": "Remote Bob"})
