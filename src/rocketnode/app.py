@@ -244,7 +244,7 @@ class Node:
                                             config.federation_listen.port, self._tls_context())
         await self.federation_listener.start()
         self._listeners.append(self.federation_listener)
-        await federation.sender.start()
+        await federation.sender.start(await stores.rooms.servers_sharing_rooms())
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -60,6 +60,9 @@ class _Queue:
     all of the database queue, see ``complete``)."""
     complete: bool = False
     """Whether ``pdus`` holds every PDU of the database queue."""
+    greet: bool = False
+    """Send one transaction even if empty: tells a peer we are back (servers that back off
+    from us retry at once when we contact them)."""
 
     def remember(self, event: StoredEvent) -> None:
         if len(self.pdus) >= MAX_MEMORY_QUEUE:
@@ -96,9 +99,14 @@ class FederationSender:
 
     # -- lifecycle (app.py) ------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, peers: Iterable[str] = ()) -> None:
+        """Start sending; ``peers`` (the servers we share rooms with) are greeted once, so
+        that their own queues for us, backed off while we were away, resume at once."""
         self._health = {s.destination: s for s in await self._store.all_destinations()}
         self._running = True
+        for peer in peers:
+            if peer != self._server_name:
+                self._queues.setdefault(peer, _Queue(peer)).greet = True
         waiting = {*self._queues, *await self._store.destinations_with_queue()}
         for destination in sorted(waiting):  # EDUs may have been queued before start
             self._queue(destination).wake.set()
@@ -181,8 +189,9 @@ class FederationSender:
         """Send one transaction; True if there was something to send (sent or not)."""
         destination = queue.destination
         queued, catch_up = await self._next_pdus(queue)
-        if not queued and not queue.edus:
+        if not queued and not queue.edus and not queue.greet:
             return False
+        queue.greet = False
         pdus = [{k: v for k, v in e.pdu.data.items() if k != "unsigned"} for e in queued]
         edus = queue.edus[:MAX_EDUS_PER_TXN]
         del queue.edus[:len(edus)]  # new EDUs may arrive (and overflow) while in flight

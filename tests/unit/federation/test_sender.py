@@ -281,6 +281,20 @@ async def test_status_states(stores: Stores, client: FakeFederationClient) -> No
     assert report["new.test"]["pending_edus"] == 1
 
 
+async def test_peers_are_greeted_once_at_start(
+        client: FakeFederationClient, stores: Stores, remote: RemoteServer) -> None:
+    sender = make_sender(client, stores)
+    await sender.start(peers=[DEST, SERVER])
+    try:
+        await wait_until(lambda: _true(len(remote.received) == 1), what="greeting")
+        assert remote.received[0]["pdus"] == [] and remote.received[0]["edus"] == []
+        await asyncio.sleep(0.1)
+        assert len(remote.received) == 1  # once, and never to ourselves
+        assert all(t.destination == DEST for t in client.sent)
+    finally:
+        await sender.stop()
+
+
 async def test_a_destination_that_comes_back_is_sent_to_at_once(
         client: FakeFederationClient, stores: Stores, remote: RemoteServer) -> None:
     sender = make_sender(client, stores, Backoff(initial_ms=60_000, maximum_ms=600_000))

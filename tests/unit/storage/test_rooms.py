@@ -108,3 +108,25 @@ async def test_aliases(backend: Stores) -> None:
     assert await rooms.get_alias(alias) is None
     assert await rooms.aliases_for_room(ROOM) == ["#another:storage.test"]
     assert await rooms.aliases_for_room("!none:storage.test") == []
+
+
+async def test_servers_sharing_rooms_with_local_members(backend: Stores) -> None:
+    rooms = backend.rooms
+    assert await rooms.servers_sharing_rooms() == []
+    shared = LinearRoom(backend)
+    await shared.start()
+    room_id = shared.dag.room_id
+    remote = "@carol:remote.test"
+    await shared.add(shared.dag.member(remote, "join"))
+    left_behind = "@dave:gone.test"
+    await shared.add(shared.dag.member(left_behind, "join"))
+    await shared.add(shared.dag.member(left_behind, "leave"))
+    assert await rooms.servers_sharing_rooms() == []  # no local member recorded yet
+    join = shared.dag.member(BOB, "join")
+    await shared.add(join, membership_changes=(MembershipChange(BOB, room_id, "join",
+                                                                 join.event_id),))
+    assert await rooms.servers_sharing_rooms() == sorted({"remote.test", BOB.split(":", 1)[1]})
+    leave = shared.dag.member(BOB, "leave")
+    await shared.add(leave, membership_changes=(MembershipChange(BOB, room_id, "leave",
+                                                                  leave.event_id),))
+    assert await rooms.servers_sharing_rooms() == []

@@ -100,6 +100,21 @@ class SqliteRoomStore:
 
         return await self._db.read(query)
 
+    async def servers_sharing_rooms(self) -> list[str]:
+        """Every server with a user joined to a room that a local user is joined to."""
+        return await self._db.read(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT substr(c.state_key, instr(c.state_key, ':') + 1)"
+                    " FROM current_state c WHERE c.type = 'm.room.member'"
+                    " AND c.membership = 'join' AND c.room_id IN ("
+                    " SELECT room_id FROM local_membership WHERE membership = 'join')"
+                    " ORDER BY 1"
+                )
+            ]
+        )
+
     async def local_membership(self, user_id: str, room_id: str) -> LocalMembership | None:
         def query(conn: sqlite3.Connection) -> LocalMembership | None:
             row = conn.execute(
