@@ -7,6 +7,11 @@ Every function takes the events as a mapping from event ID to :class:`Pdu` and r
 :class:`MissingEvents`, naming every absent event it ran into, when the mapping does not hold an
 event it needs; the caller fetches those and tries again.
 
+From room version 12 an event's ``auth_events`` no longer cite the create event: "The room_id
+(being the m.room.create event's ID) implies this instead" (room version 12, authorisation
+rules). The walks here follow that implied link as well, as Synapse does: every event of such a
+room other than the create event itself counts the create event among its auth events.
+
 Exception tree::
 
     MatrixError
@@ -19,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.pdu import Pdu
+
+CREATE = "m.room.create"
 
 
 class MissingEvents(MatrixError):
@@ -41,11 +48,28 @@ def require_events(event_ids: Iterable[str], events: Mapping[str, Pdu]) -> None:
         raise MissingEvents(missing)
 
 
+def _implied_create_event(pdu: Pdu) -> str | None:
+    """The create event that ``pdu``'s room ID implies as an auth event (room version 12 on),
+    or ``None``: before room version 12, and for the create event itself."""
+    if pdu.type == CREATE:
+        return None
+    return _create_event_of_room(pdu)
+
+
+def _create_event_of_room(pdu: Pdu) -> str | None:
+    """The ID of the create event of ``pdu``'s room, when the room ID names it (room version
+    12 on; for the create event itself, its own ID)."""
+    if pdu.room_version.room_id_from_create_event:
+        return "$" + pdu.room_id[1:]
+    return None
+
+
 def auth_chain(event_ids: Iterable[str], events: Mapping[str, Pdu]) -> set[str]:
     """The union of the auth chains of ``event_ids``.
 
-    An event's auth chain is its auth events, their auth events, and so on; a starting event is
-    in the result only if another starting event reaches it.
+    An event's auth chain is its auth events (with, from room version 12, the create event its
+    room ID implies), their auth events, and so on; a starting event is in the result only if
+    another starting event reaches it.
     """
     missing: set[str] = set()
     chain = _ancestors(event_ids, events, frozenset(), missing)
@@ -84,12 +108,17 @@ def conflicted_subgraph(conflicted: Set[str], events: Mapping[str, Pdu]) -> set[
 
     Such an event is an auth ancestor of a conflicted event from which a conflicted event can be
     reached: one walk down collects the ancestors, one walk back up from the conflicted events
-    (along the reversed edges among those ancestors) finds the ones that reach them.
+    (along the reversed edges among those ancestors) finds the ones that reach them. When the
+    create event that room version 12 events imply is itself conflicted, every ancestor reaches
+    it, and the walk back up is not needed.
     """
     missing: set[str] = set()
     ancestors = _ancestors(conflicted, events, frozenset(), missing)
     if missing:
         raise MissingEvents(missing)
+    create_id = next((_create_event_of_room(events[e]) for e in conflicted), None)
+    if create_id is not None and create_id in conflicted:
+        return ancestors | set(conflicted)
     cited_by: dict[str, list[str]] = {}
     for event_id in ancestors | conflicted:
         for auth_id in events[event_id].auth_events:
@@ -109,20 +138,36 @@ def power_event_graph(
 ) -> dict[str, frozenset[str]]:
     """The graph that step 1 of the algorithm sorts by reverse topological power ordering.
 
-    Its nodes are the power events and "the events in the auth chain of P which also belong to
-    the full conflicted set" for each power event P. Each node maps to the nodes nearest to it
-    in its own auth chain, found through events outside the full conflicted set too, so that
-    every node comes after all the nodes in its auth chain.
+    Its nodes are the power events and the events of the full conflicted set reached from them
+    by following ``auth_events`` links between events of that set; each node maps to its own
+    auth events in that set. A path that leaves the full conflicted set is not followed: see
+    "Reading of the spec" in :mod:`rocketnode.core.state_res`.
     """
-    below: dict[str, frozenset[str]] = {}
     graph: dict[str, frozenset[str]] = {}
     todo = list(power_events)
+    create_id: str | None = None
+    if todo:
+        create_id = _create_event_of_room(_event(todo[0], events))
+        if create_id not in full_conflicted_set:
+            create_id = None
     while todo:
         event_id = todo.pop()
-        if event_id not in graph:
-            graph[event_id] = _nearest_members(event_id, full_conflicted_set, events, below)
-            todo.extend(graph[event_id])
+        if event_id in graph:
+            continue
+        pdu = _event(event_id, events)
+        parents = frozenset(a for a in pdu.auth_events if a in full_conflicted_set)
+        if create_id is not None and pdu.type != CREATE:
+            parents |= {create_id}
+        graph[event_id] = parents
+        todo.extend(parents)
     return graph
+
+
+def _event(event_id: str, events: Mapping[str, Pdu]) -> Pdu:
+    pdu = events.get(event_id)
+    if pdu is None:
+        raise MissingEvents([event_id])
+    return pdu
 
 
 def _ancestors(
@@ -130,16 +175,23 @@ def _ancestors(
 ) -> set[str]:
     """Events reachable from ``starts`` through auth events, not entering ``stop``.
 
-    Absent events are added to ``missing``, for the caller to report.
+    The create event that room version 12 events imply is reached from any start other than the
+    create event; it has no auth events, so it is added once at the end. Absent events are added
+    to ``missing``, for the caller to report.
     """
     found: set[str] = set()
     stack: list[str] = []
+    implied: str | None = None
+    looking = True
     for event_id in starts:
         pdu = events.get(event_id)
         if pdu is None:
             missing.add(event_id)
-        else:
-            stack.extend(pdu.auth_events)
+            continue
+        stack.extend(pdu.auth_events)
+        if looking and pdu.type != CREATE:
+            implied = _implied_create_event(pdu)
+            looking = False
     while stack:
         event_id = stack.pop()
         if event_id in found or event_id in stop:
@@ -150,48 +202,8 @@ def _ancestors(
             missing.add(event_id)
             continue
         stack.extend(pdu.auth_events)
+    if implied is not None and implied not in stop and implied not in found:
+        found.add(implied)
+        if implied not in events:
+            missing.add(implied)
     return found
-
-
-_NONE: frozenset[str] = frozenset()
-
-
-def _nearest_members(
-    event_id: str, members: Set[str], events: Mapping[str, Pdu], below: dict[str, frozenset[str]]
-) -> frozenset[str]:
-    """The ``members`` in the auth chain of ``event_id`` reachable without passing another.
-
-    ``below`` memoises the answer for each non-member walked through. The walk is a post-order
-    depth-first search with an explicit stack (auth chains can be deeper than Python's
-    recursion limit).
-    """
-    stack = [(event_id, _auth_events_of(event_id, events))]
-    on_stack = {event_id}
-    while True:
-        current, auth_ids = stack[-1]
-        pending = next((a for a in auth_ids if a not in members and a not in below), None)
-        if pending is not None:
-            if pending in on_stack:
-                raise MatrixError(
-                    Errcode.INVALID_PARAM, f"The auth events around {pending} form a cycle", 400
-                )
-            on_stack.add(pending)
-            stack.append((pending, _auth_events_of(pending, events)))
-            continue
-        nearest = [a for a in auth_ids if a in members]
-        for auth_id in auth_ids:
-            if auth_id not in members:
-                nearest.extend(below[auth_id])
-        stack.pop()
-        on_stack.discard(current)
-        result = frozenset(nearest) if nearest else _NONE
-        if not stack:
-            return result
-        below[current] = result
-
-
-def _auth_events_of(event_id: str, events: Mapping[str, Pdu]) -> tuple[str, ...]:
-    pdu = events.get(event_id)
-    if pdu is None:
-        raise MissingEvents([event_id])
-    return pdu.auth_events

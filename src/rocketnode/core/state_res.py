@@ -8,23 +8,46 @@ the variant. Graph walks over ``auth_events`` live in :mod:`rocketnode.core.auth
 :func:`resolve_state` is pure: the caller passes every event it may need (those in the state
 sets and in their auth chains) and gets :class:`MissingEvents` naming what to fetch otherwise.
 
-Reading of the spec:
+Reading of the spec. State resolution is the consensus between servers: if two servers resolve
+the same states differently, the room splits between them. Most of the network runs Synapse, so
+where the words of the spec and Synapse's implementation part, we follow Synapse (Ruma, hence
+conduwuit, reads step 1 as Synapse does too), and the differential tests
+(``tests/unit/core/test_state_res_vs_synapse.py``) require every result to equal Synapse's.
+Each departure below is pinned there by a hand-built case, with the spec text it departs from:
 
-- "The full auth chain for each state S_i" is read as holding S_i's own events as well as their
-  auth chains, as Synapse (and the algorithm's reference implementation) do. Read as only the
-  auth chains, an event present in every state set would join the auth difference whenever
-  just one state set's other events cite it, and the result would differ from Synapse's.
-- Step 1 takes, word for word, the power events and "the events in the auth chain of P which
-  also belong to the full conflicted set", and the reverse topological power ordering puts each
-  of them after every one of them in its auth chain. Synapse follows ``auth_events`` links
-  only between events of the full conflicted set, so it can miss such an event, or not order
-  it before P, when the path between them leaves that set; the two then rarely disagree (the
-  differential tests check that exactly this explains every difference).
-- Rejected events: see :func:`resolve_state`.
+- "The full auth chain for each state S_i" holds S_i's own events as well as their auth
+  chains, as in Synapse (and the algorithm's reference implementation). Read as only the auth
+  chains, an event present in every state set would join the auth difference whenever just
+  one state set's other events cite it.
+- Step 1: the spec has, for each power event P, "the events in the auth chain of P which also
+  belong to the full conflicted set", and sorts them by the DAG of auth events. We, like
+  Synapse, follow only ``auth_events`` links from one event of the full conflicted set to
+  another: an event reached only through events outside the set is not taken in step 1 (it is
+  left to the mainline ordering of step 3), and such a path does not order two events of step 1.
+- Power events: the spec names the ``m.room.power_levels`` and ``m.room.join_rules`` types with
+  no condition on the state key. Synapse counts them only with an empty state key (the only one
+  the auth rules read), and counts the create event as a power event too; so do we. Under
+  another state key such an event is sorted by the mainline, not by power level, which can
+  change which one wins. Counting the create event changes no result we know of (every other
+  event has it in its auth chain, so it comes first anyway), and keeps step 1's graph Synapse's.
+- Room version 12: "The m.room.create event MUST NOT be selected for auth_events on events.
+  The room_id (being the m.room.create event's ID) implies this instead." We treat that implied
+  create event as an auth event of every other event, as Synapse does, wherever the algorithm
+  follows ``auth_events`` (auth chains, auth difference, conflicted state subgraph, step 1)
+  and in the iterative auth checks. It matters when a state set lacks the create event: the
+  create event is then conflicted and every path down to it is in the conflicted state subgraph.
+- Rejected events: the spec's "Rejected events" section has events rejected for failing auth
+  against the state before them "handled as usual by the algorithm", so that one could enter
+  the resolved state if it passed the iterative auth checks. Synapse never lets a previously
+  rejected event into the state there (its own source admits that this departs from the spec;
+  matrix-org/synapse#13797, #13723), and neither do we: the iterative auth checks skip rejected
+  events, and never authorise an event with one, whether cited in its ``auth_events`` or found
+  in the state being built (the spec excludes rejected auth events). A rejected event of the
+  unconflicted state map stays, as step 5 puts that map back.
 
 Cost, for ``n`` events in the full conflicted set and ``a`` events in the auth chains: the
-auth difference, the conflicted state subgraph and step 1's selection are linear walks over
-``a``; the power events are ordered by Kahn's algorithm with a heap (``n log n``), the
+auth difference and the conflicted state subgraph are linear walks over ``a``, step 1's graph a
+walk over ``n``; the power events are ordered by Kahn's algorithm with a heap (``n log n``), the
 sender's power level computed once per event from its own auth events; mainline depths are
 memoised per power levels event; the iterative auth checks update one state dict in place and
 hand the auth rules a map of only the keys they ask for.
@@ -58,6 +81,7 @@ __all__ = ["MissingEvents", "auth_chain", "resolve_state"]
 
 CREATE_KEY: StateKey = ("m.room.create", "")
 POWER_LEVELS_KEY: StateKey = ("m.room.power_levels", "")
+_POWER_TYPES = frozenset({"m.room.power_levels", "m.room.join_rules", "m.room.create"})
 
 
 def resolve_state(
@@ -69,25 +93,23 @@ def resolve_state(
     """Resolve ``state_sets`` (maps of state key to event ID) into one state map.
 
     ``events`` must hold every event of the state sets and of their auth chains. Events in
-    ``rejected`` were rejected on receipt. The iterative auth checks never authorise an event
-    with one of them, whether it is cited in ``auth_events`` or sits in the state being built,
-    unless it was itself replayed and allowed earlier in this resolution: the spec's "Rejected
-    events" section has conflicted rejected events "handled as usual by the algorithm", and
-    excludes rejected auth events because they are not re-authorised.
+    ``rejected`` were rejected on receipt: the iterative auth checks skip them and never
+    authorise another event with them (see "Reading of the spec").
     """
     unconflicted, conflicted = _split(state_sets)
     if not conflicted:
         return unconflicted
     v2_1 = room_version.state_res is StateResAlgorithm.V2_1
+    # The auth difference walks every auth chain of the state sets and raises MissingEvents
+    # for any absent event: from there on, every event the steps read is in ``events``.
     full_conflicted_set = auth_difference([set(s.values()) for s in state_sets], events)
     full_conflicted_set.update(conflicted)
     if v2_1:
         full_conflicted_set.update(conflicted_subgraph(conflicted, events))
-    require_events(full_conflicted_set, events)
     create = _create_event(full_conflicted_set, room_version, events)
     checker = _AuthChecker(room_version, events, rejected, create)
 
-    # 1. The power events and the conflicted events in their auth chains, sorted.
+    # 1. The power events and the events of the full conflicted set they reach, sorted.
     power_events = [e for e in full_conflicted_set if _is_power_event(events[e])]
     graph = power_event_graph(power_events, full_conflicted_set, events)
     ordered = _reverse_topological_power_order(graph, events, checker.sender_power)
@@ -124,16 +146,15 @@ def _split(
 
 
 def _is_power_event(pdu: Pdu) -> bool:
-    """Spec "Power events": power levels, join rules, and kicks and bans of someone else."""
-    if pdu.state_key is None:
-        return False
-    if pdu.type in ("m.room.power_levels", "m.room.join_rules"):
-        return True
-    return (
-        pdu.type == "m.room.member"
-        and pdu.membership in ("leave", "ban")
-        and pdu.sender != pdu.state_key
-    )
+    """Power events as Synapse counts them (see "Reading of the spec"): the power levels, join
+    rules and create events (empty state key), and kicks and bans of someone else."""
+    if pdu.type == "m.room.member":
+        return (
+            pdu.state_key is not None
+            and pdu.membership in ("leave", "ban")
+            and pdu.sender != pdu.state_key
+        )
+    return pdu.state_key == "" and pdu.type in _POWER_TYPES
 
 
 def _create_event(
@@ -164,7 +185,7 @@ def _create_event(
 class _AuthChecker:
     """The authorisation rules as state resolution applies them."""
 
-    __slots__ = ("_admitted", "_create", "_events", "_rejected", "_room_version")
+    __slots__ = ("_create", "_events", "_rejected", "_room_version")
 
     def __init__(
         self,
@@ -177,26 +198,29 @@ class _AuthChecker:
         self._events = events
         self._rejected = rejected
         self._create = create
-        self._admitted: set[str] = set()
-        """Rejected events that the iterative auth checks allowed in this resolution."""
 
     def sender_power(self, pdu: Pdu) -> int | float:
         """The sender's power level according to the event's own auth events (0 if they do
-        not hold the create event, which the auth rules would refuse anyway)."""
+        not hold the create event, as for the create event itself)."""
         events = self._events
-        require_events(pdu.auth_events, events)
         state = {events[a].state_tuple: events[a] for a in pdu.auth_events}
-        self._add_create(pdu, state)
+        create = self._implied_create(pdu)
+        if create is not None:
+            state[CREATE_KEY] = create
         return user_power_level(pdu.sender, state) if CREATE_KEY in state else 0
 
     def apply(self, ordered: Iterable[str], state: dict[StateKey, str]) -> None:
-        """Spec "Iterative auth checks": apply each event to ``state`` if it is allowed."""
+        """Spec "Iterative auth checks": apply each event to ``state`` if it is allowed.
+
+        Rejected events are skipped, and never authorise another event, whether cited in its
+        ``auth_events`` or found in ``state`` (see "Reading of the spec").
+        """
         events = self._events
         rejected = self._rejected
-        admitted = self._admitted
         for event_id in ordered:
+            if event_id in rejected:
+                continue
             pdu = events[event_id]
-            require_events(pdu.auth_events, events)
             cited = {
                 events[a].state_tuple: events[a] for a in pdu.auth_events if a not in rejected
             }
@@ -206,24 +230,25 @@ class _AuthChecker:
             auth_state: dict[StateKey, Pdu] = {}
             for key in keys:
                 current = state.get(key)
-                if current is not None and (current not in rejected or current in admitted):
+                if current is not None and current not in rejected:
                     auth_state[key] = events[current]
                 elif key in cited:
                     auth_state[key] = cited[key]
-            self._add_create(pdu, auth_state)
+            create = self._implied_create(pdu)
+            if create is not None and create.event_id not in rejected:
+                auth_state[CREATE_KEY] = create
             try:
                 check_auth_rules(pdu, auth_state)
             except AuthError:
                 continue
             state[pdu.state_tuple] = event_id
-            if event_id in rejected:
-                admitted.add(event_id)
 
-    def _add_create(self, pdu: Pdu, state: dict[StateKey, Pdu]) -> None:
-        if self._create is not None:
-            state[CREATE_KEY] = self._create
-        elif pdu.type == "m.room.create" and CREATE_KEY not in state:
-            state[CREATE_KEY] = pdu
+    def _implied_create(self, pdu: Pdu) -> Pdu | None:
+        """The create event that the room ID of ``pdu`` implies as an auth event (room version
+        12 on; not for the create event itself)."""
+        if self._create is None or pdu.type == "m.room.create":
+            return None
+        return self._create
 
 
 def _reverse_topological_power_order(

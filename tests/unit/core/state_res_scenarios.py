@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rocketnode.core.pdu import Pdu, StateKey
 from rocketnode.core.room_versions import RoomVersion
-from tests.unit.core.dag_builder import POWER_LEVELS_KEY, Fork, Room
+from tests.unit.core.dag_builder import CREATE_KEY, POWER_LEVELS_KEY, Fork, Room
 
 # Random scenarios: a base room, then forks that race changes, merged now and then.
 
@@ -31,6 +32,9 @@ made with ``co_creator``, and otherwise starts outside the room like ``OUTSIDER`
 
 LEVELS = (0, 25, 50, 75, 100)
 JOIN_RULES = ("public", "invite", "knock")
+KEYED_TYPES = ("m.room.join_rules", "m.room.power_levels")
+"""Types of power events when their state key is empty; the ``keyed_state`` move sends them
+with the state key ``x``, which makes them ordinary state events (see ``_is_power_event``)."""
 NAMED_LEVELS = ("ban", "kick", "invite", "state_default", "events_default", "redact")
 MAX_FORKS = 4
 
@@ -52,7 +56,7 @@ class Move:
 
 MOVE_KINDS = (
     "join", "leave", "invite", "kick", "ban", "knock", "level", "named_level", "join_rule",
-    "topic", "name", "fork", "merge",
+    "keyed_state", "topic", "name", "fork", "merge",
 )
 
 
@@ -128,11 +132,24 @@ def _act(fork: Fork, move: Move) -> Pdu | None:
         return fork.power_levels(actor, lambda content: content.update({name: level}), step)
     if kind == "join_rule":
         return fork.join_rule(actor, JOIN_RULES[move.value % len(JOIN_RULES)], step)
+    if kind == "keyed_state":
+        return _keyed_state(fork, actor, KEYED_TYPES[move.target % 2], move.value, step)
     if kind == "topic":
         return fork.topic(actor, f"topic {move.value}", step)
     if kind == "name":
         return fork.name(actor, f"name {move.value}", step)
     raise ValueError(f"unknown move {kind!r}")
+
+
+def _keyed_state(fork: Fork, actor: str, event_type: str, value: int, step: int) -> Pdu | None:
+    """Under the state key ``x``: a join rules event with the rule ``value`` picks, or a copy of
+    the current power levels (which passes the power levels auth rule)."""
+    if event_type == "m.room.join_rules":
+        content: dict[str, Any] = {"join_rule": JOIN_RULES[value % len(JOIN_RULES)]}
+    else:
+        current = fork.state.get(POWER_LEVELS_KEY)
+        content = dict(fork.room.events[current].content) if current is not None else {}
+    return fork.send(actor, event_type, content, "x", step)
 
 
 # Named scenarios: the races the algorithm is designed for. Each returns the room, the state
@@ -280,7 +297,10 @@ def kick_cites_a_rejoin_through_an_invite(room_version: RoomVersion) -> Scenario
     that runs behind: ``rejoin`` is older by ``origin_server_ts`` than the admin's first join
     (``first_join``). ``first_join`` is in the kick's auth chain (the kick cites the invite,
     which the admin sent), but the invite is in no state set's conflicted state nor in the auth
-    difference: step 1 of the spec takes ``first_join``; Synapse does not before room v12."""
+    difference. Step 1 follows auth events only within the full conflicted set (as Synapse
+    does), so before room version 12 it does not reach ``first_join``, which is then sorted by
+    timestamp after ``rejoin`` in step 3; from room version 12 the invite is on the conflicted
+    state subgraph (between the kick and ``first_join``) and step 1 reaches it."""
     first, second = _two_forks(room_version)
     first_join = first.room.events[first.state[("m.room.member", ADMIN)]]
     kick = first.membership(CREATOR, INVITED, "leave")
@@ -290,6 +310,45 @@ def kick_cites_a_rejoin_through_an_invite(room_version: RoomVersion) -> Scenario
     scenario = _finish(first, second, kick=kick, join=join, rejoin=rejoin)
     scenario.named["first_join"] = first_join
     return scenario
+
+
+def join_rules_under_another_state_key(room_version: RoomVersion) -> Scenario:
+    """The admin and, earlier by the clock, a moderator each send an ``m.room.join_rules`` event
+    with the state key ``x`` on their own fork. Such events are not power events (Synapse asks
+    for an empty state key), so the mainline ordering sorts them by timestamp and the admin's
+    later one is applied last; as power events the admin's would sort first, by power level."""
+    first, second = _two_forks(room_version)
+    admin = first.send(ADMIN, "m.room.join_rules", {"join_rule": "invite"}, "x", 10)
+    moderator = second.send(MOD1, "m.room.join_rules", {"join_rule": "knock"}, "x", 1)
+    return _finish(first, second, admin=admin, moderator=moderator)
+
+
+def claimed_state_without_the_create_event(room_version: RoomVersion) -> Scenario:
+    """The admin makes the room invite-only (``invite_only``), then the invited user joins
+    (``join``). The second state set, as a faulty server might claim it, lacks the create event,
+    the invited user's membership, and that of a member who joined while the room was public
+    (``old_join``). Replayed against the invite-only rule, ``old_join`` fails.
+
+    Before room version 12 the replay starts from the unconflicted state, which holds
+    ``invite_only``. From room version 12 it starts empty, and ``invite_only`` is replayed
+    because the create event, conflicted here, is an implied auth event of every other event:
+    the paths from ``join`` down to it, through ``invite_only``, are in the conflicted state
+    subgraph. Without that implied link ``old_join`` would be checked against the join rules
+    it cites, which were public, and would stay."""
+    base = build_base(room_version, "public", co_creator=False)
+    trunk = base.trunk
+    old_join = trunk.room.events[trunk.state[("m.room.member", MEMBERS[1])]]
+    invite_only = trunk.join_rule(ADMIN, "invite")
+    join = trunk.membership(INVITED, INVITED, "join")
+    if invite_only is None or join is None:
+        raise AssertionError("scenario events refused by the auth rules")
+    dropped = {CREATE_KEY, old_join.state_tuple, join.state_tuple}
+    claimed = {key: event_id for key, event_id in trunk.state.items() if key not in dropped}
+    return Scenario(
+        trunk.room,
+        [dict(trunk.state), claimed],
+        {"old_join": old_join, "invite_only": invite_only, "join": join},
+    )
 
 
 def creator_demotes_admin_who_bans(room_version: RoomVersion) -> Scenario:
@@ -316,6 +375,8 @@ NAMED_SCENARIOS: tuple[Callable[[RoomVersion], Scenario], ...] = (
     ban_by_moderator_who_left,
     power_levels_reset_claim,
     kick_cites_a_rejoin_through_an_invite,
+    join_rules_under_another_state_key,
+    claimed_state_without_the_create_event,
 )
 """Scenarios for every room version."""
 

@@ -1,5 +1,6 @@
-"""State resolution v2 / v2.1: the spec's intent on named races, its definitions one by one,
-failure modes, and invariants over random forked rooms.
+"""State resolution v2 / v2.1: the spec's intent on named races, its definitions one by one
+(read as Synapse reads them where the two part: "Reading of the spec" in
+:mod:`rocketnode.core.state_res`), failure modes, and invariants over random forked rooms.
 
 Spec: room versions, "State resolution" (v2 fragment) and room version 12 (v2.1).
 """
@@ -30,6 +31,7 @@ from rocketnode.core.state_res import (
 from tests.unit.core.dag_builder import Fork, Room
 from tests.unit.core.state_res_scenarios import (
     ADMIN,
+    CREATOR,
     JOIN_RULES,
     MEMBERS,
     MOD1,
@@ -42,10 +44,12 @@ from tests.unit.core.state_res_scenarios import (
     ban_races_displayname_change,
     build_base,
     chain_of_grants,
+    claimed_state_without_the_create_event,
     concurrent_topics,
     creator_demotes_admin_who_bans,
     demoted_moderator_bans,
     join_rule_flip_races_join,
+    join_rules_under_another_state_key,
     kick_cites_a_rejoin_through_an_invite,
     leave_join_leave,
     play,
@@ -178,19 +182,57 @@ def test_v2_1_replays_the_conflicted_state_subgraph() -> None:
     assert holds(resolve(scenario, V12), raise_)
 
 
-@by_version
-def test_events_reached_through_the_auth_chain_are_replayed_first(
+@pytest.mark.parametrize("room_version", V2_VERSIONS, ids=lambda v: f"v{v.identifier}")
+def test_step_1_does_not_reach_through_events_outside_the_full_conflicted_set(
     room_version: RoomVersion,
 ) -> None:
-    """Step 1 takes the admin's first join from the kick's auth chain (through the invite):
-    it is replayed with the power events, and the admin's rejoin, though stamped earlier,
-    is replayed after it."""
+    """The admin's first join is in the kick's auth chain only through the invite, which is
+    not in the full conflicted set: step 1 does not take it (as in Synapse), step 3 sorts it
+    after the admin's earlier-stamped rejoin, and the first join wins. (Were it replayed with
+    the power events, the rejoin would win.)"""
     scenario = kick_cites_a_rejoin_through_an_invite(room_version)
     rejoin, first_join = scenario.named["rejoin"], scenario.named["first_join"]
     assert rejoin.origin_server_ts < first_join.origin_server_ts
     resolved = resolve(scenario, room_version)
-    assert holds(resolved, rejoin)
+    assert holds(resolved, first_join)
     assert holds(resolved, scenario.named["join"])
+
+
+def test_v2_1_step_1_reaches_through_the_conflicted_state_subgraph() -> None:
+    """In room version 12 the invite is on the auth path between the kick and the first join
+    (both conflicted), so it is in the full conflicted set: step 1 reaches the first join and
+    replays it before the rejoin, which wins."""
+    scenario = kick_cites_a_rejoin_through_an_invite(V12)
+    resolved = resolve(scenario, V12)
+    assert holds(resolved, scenario.named["rejoin"])
+    assert holds(resolved, scenario.named["join"])
+
+
+@by_version
+def test_join_rules_under_another_state_key_are_ordered_by_the_mainline(
+    room_version: RoomVersion,
+) -> None:
+    """Join rules under the state key ``x`` are not power events: sorted by timestamp in step
+    3, the admin's later event wins over the moderator's earlier one (as power events, sorted
+    by power level, the admin's would be replayed first and lose)."""
+    scenario = join_rules_under_another_state_key(room_version)
+    admin, moderator = scenario.named["admin"], scenario.named["moderator"]
+    assert moderator.origin_server_ts < admin.origin_server_ts
+    assert holds(resolve(scenario, room_version), admin)
+
+
+@by_version
+def test_a_state_set_without_the_create_event(room_version: RoomVersion) -> None:
+    """The member who joined while the room was public fails against the invite-only rule:
+    before v12 because the replay starts from the unconflicted state, from v12 because the
+    conflicted create event, implied as an auth event of every other event, brings every path
+    down to it (through the join rules change) into the conflicted state subgraph."""
+    scenario = claimed_state_without_the_create_event(room_version)
+    resolved = resolve(scenario, room_version)
+    assert scenario.named["old_join"].state_tuple not in resolved
+    assert holds(resolved, scenario.named["join"])
+    assert holds(resolved, scenario.named["invite_only"])
+    assert resolved[("m.room.create", "")] == scenario.room.create_id
 
 
 def test_creators_outrank_everyone_from_v12() -> None:
@@ -213,8 +255,8 @@ def _base(room_version: RoomVersion = V11) -> tuple[Room, Fork]:
 
 
 def test_power_events() -> None:
-    """Spec "Power events": power levels and join rules events, and leaves and bans whose
-    sender is not the target."""
+    """Power events as Synapse counts them: power levels, join rules and create events with an
+    empty state key, and leaves and bans whose sender is not the target."""
     room, trunk = _base()
     m1, m2, m3 = MEMBERS
     power = [
@@ -222,14 +264,16 @@ def test_power_events() -> None:
         trunk.join_rule(ADMIN, "invite"),
         trunk.membership(MOD1, m1, "leave"),
         trunk.membership(MOD1, m2, "ban"),
-        # The spec names the event types without a state key condition.
-        trunk.send(ADMIN, "m.room.join_rules", {"join_rule": "public"}, "other"),
+        room.events[room.create_id],
     ]
     not_power = [
         trunk.membership(m3, m3, "leave"),
         trunk.membership(ADMIN, m1, "invite"),
         trunk.topic(MOD1, "topic"),
-        room.events[room.create_id],
+        # The spec names these types without a state key condition; Synapse asks for "".
+        trunk.send(ADMIN, "m.room.join_rules", {"join_rule": "public"}, "other"),
+        trunk.send(ADMIN, "m.room.power_levels", dict(trunk.room.events[
+            trunk.state[("m.room.power_levels", "")]].content), "other"),
     ]
     assert all(pdu is not None and _is_power_event(pdu) for pdu in power)
     assert all(pdu is not None and not _is_power_event(pdu) for pdu in not_power)
@@ -251,11 +295,29 @@ def test_auth_chain_is_the_union_of_auth_events_recursively() -> None:
     assert both == chain | auth_chain([kick.event_id], room.events)
 
 
-def test_v12_auth_chains_do_not_hold_the_create_event() -> None:
+def test_v12_auth_chains_hold_the_create_event_the_room_id_implies() -> None:
+    """From room version 12 no event cites the create event in ``auth_events``; its room ID
+    implies it instead, and auth chains hold it (as in Synapse)."""
     room, trunk = _base(V12)
     ban = trunk.membership(MOD1, MEMBERS[0], "ban")
     assert ban is not None
-    assert room.create_id not in auth_chain([ban.event_id], room.events)
+    assert all(room.create_id not in room.events[e].auth_events for e in room.events)
+    assert room.create_id in auth_chain([ban.event_id], room.events)
+    creator_join = room.events[trunk.state[("m.room.member", CREATOR)]]
+    assert creator_join.auth_events == ()
+    assert auth_chain([creator_join.event_id], room.events) == {room.create_id}
+    assert auth_chain([room.create_id], room.events) == set()
+
+
+def test_v12_auth_difference_with_a_state_set_lacking_the_create_event() -> None:
+    """The create event is in the full auth chain of every state set that holds any event, so
+    it is in the auth difference only against an empty state set."""
+    room, trunk = _base(V12)
+    full = dict(trunk.state)
+    without_create = {k: v for k, v in full.items() if k != ("m.room.create", "")}
+    events = room.events
+    assert auth_difference([set(full.values()), set(without_create.values())], events) == set()
+    assert room.create_id in auth_difference([set(full.values()), set()], events)
 
 
 def test_auth_difference_counts_each_state_set_in_its_own_auth_chain() -> None:
@@ -285,10 +347,24 @@ def test_conflicted_subgraph_holds_the_paths_between_conflicted_events() -> None
     assert conflicted_subgraph({first_leave}, events) == {first_leave}
 
 
-def test_step_1_takes_conflicted_events_from_the_whole_auth_chain() -> None:
-    """Spec step 1: "the events in the auth chain of P which also belong to the full
-    conflicted set", even when the path from P to them leaves the full conflicted set; and
-    they sort before P, as the ordering follows the auth chains."""
+def test_a_conflicted_v12_create_event_puts_every_ancestor_in_the_conflicted_subgraph() -> None:
+    """Every event of a room version 12 room other than the create event has an auth path
+    down to it (the implied link), so with the create event conflicted the subgraph is every
+    ancestor of the conflicted events."""
+    scenario = leave_join_leave(V12)
+    second_leave = scenario.named["second_leave"].event_id
+    events = scenario.room.events
+    create_id = scenario.room.create_id
+    subgraph = conflicted_subgraph({second_leave, create_id}, events)
+    assert subgraph == auth_chain([second_leave], events) | {second_leave}
+    assert scenario.named["rejoin"].event_id in subgraph
+    assert conflicted_subgraph({second_leave}, events) == {second_leave}
+
+
+def test_step_1_follows_auth_events_only_within_the_full_conflicted_set() -> None:
+    """Step 1 takes an event of the full conflicted set into the power events' graph only
+    through ``auth_events`` links between events of that set (as Synapse does), not through
+    events outside it, even when it is in a power event's auth chain."""
     room, trunk = _base()
     outsider = USERS[-1]
     invite = trunk.membership(ADMIN, outsider, "invite")
@@ -296,8 +372,26 @@ def test_step_1_takes_conflicted_events_from_the_whole_auth_chain() -> None:
     kick = trunk.membership(ADMIN, outsider, "leave")
     assert invite is not None and join is not None and kick is not None
     assert invite.event_id not in kick.auth_events
-    graph = power_event_graph([kick.event_id], {kick.event_id, invite.event_id}, room.events)
-    assert graph == {kick.event_id: frozenset({invite.event_id}), invite.event_id: frozenset()}
+    assert invite.event_id in auth_chain([kick.event_id], room.events)
+    through_outside = {kick.event_id, invite.event_id}
+    graph = power_event_graph([kick.event_id], through_outside, room.events)
+    assert graph == {kick.event_id: frozenset()}
+    inside = {kick.event_id, join.event_id, invite.event_id}
+    assert power_event_graph([kick.event_id], inside, room.events) == {
+        kick.event_id: frozenset({join.event_id}),
+        join.event_id: frozenset({invite.event_id}),
+        invite.event_id: frozenset(),
+    }
+
+
+def test_step_1_links_every_v12_event_to_a_conflicted_create_event() -> None:
+    room, trunk = _base(V12)
+    kick = trunk.membership(ADMIN, MEMBERS[0], "leave")
+    assert kick is not None
+    graph = power_event_graph(
+        [kick.event_id, room.create_id], {kick.event_id, room.create_id}, room.events
+    )
+    assert graph == {kick.event_id: frozenset({room.create_id}), room.create_id: frozenset()}
 
 
 def test_reverse_topological_order_picks_the_smallest_ready_event_each_time() -> None:
@@ -345,12 +439,53 @@ def test_rejected_events_do_not_authorise(room_version: RoomVersion) -> None:
     assert resolved[("m.room.member", MOD2)] == mod2_join
 
 
-def test_rejected_events_in_the_state_are_replayed_as_usual() -> None:
-    """Spec "Rejected events": an event rejected on receipt for failing auth against the state
-    before it is handled as usual; if it passes the iterative auth checks it enters the state."""
-    room, state_sets, later, _ = _racing_topics(V11)
-    resolved = resolve_state(V11, state_sets, room.events, rejected={later.event_id})
-    assert holds(resolved, later)
+@pytest.mark.parametrize("room_version", [V11, V12], ids=lambda v: f"v{v.identifier}")
+def test_rejected_events_never_enter_the_resolved_state(room_version: RoomVersion) -> None:
+    """A rejected event in the conflicted state set is skipped by the iterative auth checks,
+    though it would pass them (as in Synapse, not as the spec's "Rejected events" words it):
+    the other topic wins."""
+    room, state_sets, later, earlier = _racing_topics(room_version)
+    assert holds(resolve_state(room_version, state_sets, room.events), later)
+    resolved = resolve_state(room_version, state_sets, room.events, rejected={later.event_id})
+    assert holds(resolved, earlier)
+
+
+@pytest.mark.parametrize("room_version", [V11, V12], ids=lambda v: f"v{v.identifier}")
+def test_rejected_events_of_the_unconflicted_state_map_stay(room_version: RoomVersion) -> None:
+    """Step 5 puts the unconflicted state map back whatever the iterative auth checks did."""
+    room, state_sets, _, _ = _racing_topics(room_version)
+    join_rules = state_sets[0][("m.room.join_rules", "")]
+    assert state_sets[1][("m.room.join_rules", "")] == join_rules
+    resolved = resolve_state(room_version, state_sets, room.events, rejected={join_rules})
+    assert resolved[("m.room.join_rules", "")] == join_rules
+
+
+@pytest.mark.parametrize("room_version", [V11, V12], ids=lambda v: f"v{v.identifier}")
+def test_a_rejected_power_event_neither_enters_the_state_nor_authorises(
+    room_version: RoomVersion,
+) -> None:
+    """The chain of grants with the first grant marked rejected: it is skipped, so the second
+    grant (by the member it promoted) fails against the original power levels, and so does
+    the change of the ban level by the member the second grant promoted."""
+    scenario = chain_of_grants(room_version)
+    events = scenario.room.events
+    original = scenario.state_sets[1][("m.room.power_levels", "")]
+    assert holds(resolve(scenario, room_version), scenario.named["ban_level"])
+    grant_m1 = scenario.named["grant_m1"].event_id
+    resolved = resolve_state(room_version, scenario.state_sets, events, rejected={grant_m1})
+    assert resolved[("m.room.power_levels", "")] == original
+    assert holds(resolved, scenario.named["topic"])
+
+
+@pytest.mark.parametrize("room_version", [V11, V12], ids=lambda v: f"v{v.identifier}")
+def test_a_rejected_create_event_authorises_nothing(room_version: RoomVersion) -> None:
+    """Cited in ``auth_events`` (before v12) or implied by the room ID (v12), a rejected create
+    event authorises nothing: neither topic is allowed."""
+    room, state_sets, later, _ = _racing_topics(room_version)
+    assert holds(resolve_state(room_version, state_sets, room.events), later)
+    resolved = resolve_state(room_version, state_sets, room.events, rejected={room.create_id})
+    assert ("m.room.topic", "") not in resolved
+    assert resolved[("m.room.create", "")] == room.create_id
 
 
 # --- Failures ----------------------------------------------------------------------------------
