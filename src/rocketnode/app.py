@@ -144,6 +144,7 @@ class Node:
         self.federation_listener: Listener | None = None
         self.federation: Federation | None = None
         self._edu_relay: EduRelay | None = None
+        self._transactions: TransactionHandler | None = None
 
     @property
     def services(self) -> Services:
@@ -225,6 +226,7 @@ class Node:
             lambda event, dests: federation.sender.pdus_queued(dests, event))
         transactions = TransactionHandler(federation.intake, stores.rooms, stores.federation,
                                           self.clock, rooms.room_lock)
+        self._transactions = transactions
         self._edu_relay = EduRelay(config.server_name, federation.sender, stores.state,
                                    services.typing, services.receipts)
         transactions.edu_handlers["m.typing"] = self._edu_relay.on_typing_edu
@@ -347,6 +349,9 @@ class Node:
         for listener in reversed(self._listeners):
             await listener.stop()
         self._listeners.clear()
+        if self._transactions is not None:
+            await self._transactions.close()
+            self._transactions = None
         if self.federation is not None:
             await self.federation.sender.stop()
             await self.federation.client.close()

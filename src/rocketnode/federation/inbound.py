@@ -41,8 +41,16 @@ class TransactionHandler:
         self._room_lock = room_lock
         self.edu_handlers: dict[str, EduHandler] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._recording: set[asyncio.Task[None]] = set()
 
     async def on_send(self, origin: str, txn_id: str, body: Any) -> dict[str, Any]:
+        """Process a transaction (or replay the answer to one already processed).
+
+        The answer is returned as soon as every PDU is stored; recording it for replays is
+        queued behind those writes and awaited by :meth:`close`, and until it lands a
+        duplicate waits for it here. A replay that slips past (after a crash) is harmless:
+        PDUs are idempotent by event ID.
+        """
         key = (origin, txn_id)
         running = self._in_flight.get(key)
         if running is not None:
@@ -56,16 +64,33 @@ class TransactionHandler:
             if response is None:
                 pdus, edus = _validate(origin, body)
                 response = await self._process(origin, pdus, edus)
-                await self._store.store_transaction_response(origin, txn_id, response,
-                                                             self._clock.now_ms())
+                self._record(key, response)
+            else:
+                del self._in_flight[key]
             future.set_result(response)
             return response
         except BaseException as exc:
+            self._in_flight.pop(key, None)
             future.set_exception(exc)
             future.exception()
             raise
-        finally:
-            del self._in_flight[key]
+
+    def _record(self, key: tuple[str, str], response: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._store.store_transaction_response(*key, response, self._clock.now_ms()))
+        self._recording.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._recording.discard(finished)
+            self._in_flight.pop(key, None)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("Could not record transaction %s: %s", key, finished.exception())
+
+        task.add_done_callback(done)
+
+    async def close(self) -> None:
+        """Wait until every answer given has been recorded (called by ``app.py``)."""
+        await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _process(self, origin: str, pdus: list[Any], edus: list[Any]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {}

@@ -123,7 +123,8 @@ class EventFilter:
 
     @property
     def blocks_everything(self) -> bool:
-        return self.limit == 0 or self.types == ()
+        return (self.limit == 0 or self.types == () or "*" in self.not_types
+                or self.senders == ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,6 +326,10 @@ class RoomService:
         """The state before ``pdu``: after its prev_events, resolved if there are several."""
         if not pdu.prev_events:
             return NewStateGroup(None, {}), {}
+        snapshot = await self.states.snapshot(pdu.room_id)
+        if (snapshot is not None and snapshot.state_group is not None
+                and list(pdu.prev_events) == snapshot.extremities):
+            return snapshot.state_group, dict(snapshot.state)  # built on our current tip
         states = await self.states.state_after(list(pdu.prev_events))
         if len(states) == 1:
             return states[0]

@@ -156,6 +156,7 @@ async def test_a_repeated_transaction_is_answered_from_storage(
     answer = await handler.on_send(ORIGIN, "t1", body)
     assert answer == {"pdus": {first.event_id: {},
                                second.event_id: {"error": "rejected: not allowed"}}}
+    await handler.close()  # the answer is recorded behind the PDUs' writes
     assert await stores.federation.get_transaction_response(ORIGIN, "t1") == answer
 
     assert await handler.on_send(ORIGIN, "t1", body) == answer
@@ -355,4 +356,5 @@ async def test_edu_handler_errors_do_not_fail_the_transaction(
     answer = await handler.on_send(ORIGIN, "t", body)
     assert answer == {"pdus": {pdu.event_id: {}}}
     assert edus.got == [(ORIGIN, 1), (ORIGIN, 4)]
+    await handler.close()
     assert await stores.federation.get_transaction_response(ORIGIN, "t") == answer

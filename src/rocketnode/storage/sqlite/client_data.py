@@ -9,7 +9,12 @@ from typing import Any
 
 from rocketnode.core.canonical_json import encode_json
 from rocketnode.storage.records import AccountDataItem, Receipt
-from rocketnode.storage.sqlite.database import SqliteDatabase, chunked, placeholders
+from rocketnode.storage.sqlite.database import (
+    HEAVY_READ_ROWS,
+    SqliteDatabase,
+    chunked,
+    placeholders,
+)
 from rocketnode.storage.sqlite.streams import StreamIds
 
 
@@ -65,7 +70,9 @@ class SqliteClientDataStore:
                 )
             return found
 
-        return await self._db.read(query) if wanted else []
+        if not wanted:
+            return []
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)
 
     # -- account data ------------------------------------------------------------------------
 

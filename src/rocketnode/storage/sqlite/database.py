@@ -5,9 +5,12 @@
   waiting (up to ``MAX_BATCH``), runs each inside its own SAVEPOINT (a failing job rolls back
   alone) and commits them together, so throughput grows with load and there is never a second
   writer to meet "database is locked".
-* Readers run on a small thread pool, one read-only connection per thread.
-* A job is a plain function taking a :class:`sqlite3.Connection`; it runs in the database
-  thread, so a whole transaction costs one hop from the event loop.
+* Reads are small by default and run at once on the event loop's own read-only connection:
+  a point query takes microseconds, far less than a hop to another thread and back. Reads
+  that may be large (whole room states, auth chains, long ID lists) pass ``heavy=True`` and
+  run on a small thread pool, one read-only connection per thread, without blocking the loop.
+* A job is a plain function taking a :class:`sqlite3.Connection`; a whole transaction costs
+  at most one hop from the event loop.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ Job = Callable[[sqlite3.Connection], T]
 
 MAX_BATCH = 256
 BUSY_TIMEOUT_MS = 10_000
+HEAVY_READ_ROWS = 200
+"""Reads expected to touch more rows than this go to the reader threads."""
 IN_LIST_CHUNK = 500
 MAX_VARIABLES = 999
 """Bind parameters allowed per statement: the smallest limit of any SQLite build, so that a
@@ -89,6 +94,7 @@ class SqliteDatabase:
         self._writer_conn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._reader_conns: list[sqlite3.Connection] = []
+        self._inline_conn: sqlite3.Connection | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._closing = False
@@ -117,6 +123,7 @@ class SqliteDatabase:
             thread_name_prefix="sqlite-reader",
             initializer=self._open_reader,
         )
+        self._inline_conn = _connect(self.path, read_only=True, synchronous=self._synchronous)
 
     def _open_reader(self) -> None:
         conn = _connect(self.path, read_only=True, synchronous=self._synchronous)
@@ -139,6 +146,9 @@ class SqliteDatabase:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
         if self._writer_conn is not None:
             self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer_conn.close()
@@ -154,15 +164,21 @@ class SqliteDatabase:
         self._queue.put(_WriteJob(fn, future))
         return await asyncio.wrap_future(future)
 
-    async def read(self, fn: Job[T]) -> T:
-        """Run ``fn`` on a reader connection (sees every committed write)."""
-        if self._readers is None:
-            raise RuntimeError("Database is not open")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
+    async def read(self, fn: Job[T], heavy: bool = False) -> T:
+        """Run ``fn`` in a read transaction (it sees every committed write).
 
-    def _run_read(self, fn: Job[T]) -> T:
-        conn: sqlite3.Connection = self._local.conn
+        Small reads run at once on the loop's connection; ``heavy`` ones on the reader pool.
+        """
+        if self._readers is None or self._inline_conn is None:
+            raise RuntimeError("Database is not open")
+        if not heavy:
+            return self._run_read(fn, self._inline_conn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, fn, None)
+
+    def _run_read(self, fn: Job[T], conn: sqlite3.Connection | None) -> T:
+        if conn is None:
+            conn = self._local.conn
         conn.execute("BEGIN")
         try:
             return fn(conn)

@@ -17,7 +17,12 @@ from rocketnode.storage.records import (
     PersistResult,
     StoredEvent,
 )
-from rocketnode.storage.sqlite.database import SqliteDatabase, chunked, placeholders
+from rocketnode.storage.sqlite.database import (
+    HEAVY_READ_ROWS,
+    SqliteDatabase,
+    chunked,
+    placeholders,
+)
 from rocketnode.storage.sqlite.state import apply_current_state_delta, insert_state_group
 from rocketnode.storage.sqlite.streams import StreamIds, committed_position
 
@@ -230,7 +235,8 @@ class SqliteEventStore:
         wanted = list(event_ids)
         if not wanted:
             return {}
-        return await self._db.read(lambda conn: select_events(conn, wanted))
+        return await self._db.read(lambda conn: select_events(conn, wanted),
+                                   heavy=len(wanted) > HEAVY_READ_ROWS)
 
     async def get_event(self, event_id: str) -> StoredEvent | None:
         return (await self.get_events([event_id])).get(event_id)
@@ -251,7 +257,9 @@ class SqliteEventStore:
                 )
             return found
 
-        return await self._db.read(query) if wanted else set()
+        if not wanted:
+            return set()
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)
 
     async def get_forward_extremities(self, room_id: str) -> list[str]:
         return await self._db.read(
@@ -280,7 +288,7 @@ class SqliteEventStore:
                     found[event_id] = (before, after)
             return found
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)
 
     async def get_auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
         """Every event reachable through ``auth_events`` from ``event_ids`` (not included)."""
@@ -304,7 +312,7 @@ class SqliteEventStore:
                 seen |= found
             return seen
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=True)
 
     async def get_txn_event_id(self, user_id: str, device_id: str, txn_id: str) -> str | None:
         def query(conn: sqlite3.Connection) -> str | None:
@@ -342,7 +350,7 @@ class SqliteEventStore:
             events.reverse()
             return events, limited
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
 
     async def paginate_room_events(
         self, room_id: str, from_stream: int, backwards: bool, limit: int,
@@ -365,7 +373,7 @@ class SqliteEventStore:
             params.append(limit)
             return [row_to_event(row) for row in conn.execute(sql, params)]
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
 
     async def rooms_with_new_events(
         self, room_ids: Iterable[str], after: int, upto: int
@@ -386,7 +394,7 @@ class SqliteEventStore:
                 )
             return found
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)
 
     async def latest_membership_stream(
         self, room_id: str, user_id: str, membership: str

@@ -7,7 +7,12 @@ from collections.abc import Iterable, Mapping
 
 from rocketnode.core.pdu import StateKey
 from rocketnode.storage.records import NewStateGroup, StateGroupRef
-from rocketnode.storage.sqlite.database import SqliteDatabase, chunked, placeholders
+from rocketnode.storage.sqlite.database import (
+    HEAVY_READ_ROWS,
+    SqliteDatabase,
+    chunked,
+    placeholders,
+)
 
 MAX_CHAIN_LENGTH = 64
 """After this many deltas in a row, a group is stored as a full snapshot."""
@@ -125,11 +130,12 @@ class SqliteStateStore:
         self._db = db
 
     async def get_state_group(self, group_id: int) -> StateMap:
-        return await self._db.read(lambda conn: load_state_group(conn, group_id))
+        return await self._db.read(lambda conn: load_state_group(conn, group_id), heavy=True)
 
     async def get_state_groups(self, group_ids: Iterable[int]) -> dict[int, StateMap]:
         wanted = sorted(set(group_ids))
-        return await self._db.read(lambda conn: {g: load_state_group(conn, g) for g in wanted})
+        return await self._db.read(lambda conn: {g: load_state_group(conn, g) for g in wanted},
+                                   heavy=True)
 
     async def get_state_entries(
         self, group_ids: Iterable[int], keys: Iterable[StateKey]
@@ -139,7 +145,8 @@ class SqliteStateStore:
         if not wanted_groups:
             return {}
         return await self._db.read(
-            lambda conn: load_state_entries(conn, wanted_groups, wanted_keys)
+            lambda conn: load_state_entries(conn, wanted_groups, wanted_keys),
+            heavy=len(wanted_groups) * max(len(wanted_keys), 1) > HEAVY_READ_ROWS,
         )
 
     async def store_state_group(self, room_id: str, group: NewStateGroup) -> int:
@@ -162,7 +169,7 @@ class SqliteStateStore:
                 )
             return {(t, k): e for t, k, e in rows}
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=event_type in (None, "m.room.member"))
 
     async def get_current_state_event_id(self, room_id: str, key: StateKey) -> str | None:
         def query(conn: sqlite3.Connection) -> str | None:
@@ -191,11 +198,21 @@ class SqliteStateStore:
                 params = (room_id, membership)
             return dict(conn.execute(sql, params).fetchall())
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=True)
 
     async def get_joined_servers(self, room_id: str) -> set[str]:
-        members = await self.get_members(room_id, "join")
-        return {user_id.split(":", 1)[1] for user_id in members}
+        """The servers with at least one joined member (on the send path: kept cheap)."""
+        return await self._db.read(
+            lambda conn: {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT substr(state_key, instr(state_key, ':') + 1)"
+                    " FROM current_state WHERE room_id = ? AND type = 'm.room.member'"
+                    " AND membership = 'join'",
+                    (room_id,),
+                )
+            }
+        )
 
     async def get_memberships(
         self, user_id: str, room_ids: Iterable[str]
@@ -214,4 +231,4 @@ class SqliteStateStore:
                 found.update(dict(rows.fetchall()))
             return found
 
-        return await self._db.read(query)
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)

@@ -126,11 +126,23 @@ async def test_readers_see_committed_writes_and_run_in_parallel(db: SqliteDataba
 
     gate = Gate()
     held = await gate.hold(db)  # an open write transaction does not block readers (WAL)
-    assert await asyncio.gather(db.read(read_together), db.read(read_together)) == [
-        {"first"}, {"first"}
-    ]
+    assert await asyncio.gather(db.read(read_together, heavy=True),
+                                db.read(read_together, heavy=True)) == [{"first"}, {"first"}]
+    assert await db.read(names) == {"first"}  # a small read, inline, is not blocked either
     gate.release.set()
     await held
+
+
+async def test_small_reads_run_on_the_loop_thread_and_heavy_ones_do_not(
+        db: SqliteDatabase) -> None:
+    def thread_name(conn: sqlite3.Connection) -> str:
+        return threading.current_thread().name
+
+    loop_thread = threading.current_thread().name
+    assert await db.read(thread_name) == loop_thread
+    assert (await db.read(thread_name, heavy=True)).startswith("sqlite-reader")
+    await db.write(insert("second"))
+    assert await db.read(names) >= {"second"}  # inline reads see what was just committed
 
 
 async def test_wal_mode_busy_timeout_and_read_only_readers(db: SqliteDatabase) -> None:
