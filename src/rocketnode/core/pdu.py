@@ -261,11 +261,14 @@ def hash_and_sign(
     unsigned = data.get("unsigned")
     body = {k: v for k, v in data.items() if k not in ("hashes", "signatures", "unsigned")}
     body["hashes"] = {"sha256": encode_base64(compute_content_hash(body))}
-    signed = sign_json(redact(room_version, body), server_name, key)
-    body["signatures"] = signed["signatures"]
+    # The signed bytes (the redacted event without signatures) are also what the reference
+    # hash covers, so the event ID comes from the same encoding.
+    message = signable_bytes(redact(room_version, body))
+    body["signatures"] = {server_name: {key.key_id: encode_base64(key.sign(message))}}
     if unsigned is not None:
         body["unsigned"] = unsigned
-    return Pdu.from_json(room_version, body)
+    event_id = "$" + encode_base64(hashlib.sha256(message).digest(), urlsafe=True)
+    return Pdu.from_json(room_version, body, event_id=event_id)
 
 
 def add_signature(pdu: Pdu, server_name: str, key: SigningKey) -> Pdu:

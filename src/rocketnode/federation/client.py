@@ -6,6 +6,7 @@ error statuses, unusable bodies) become :class:`RemoteServerError`, never our ow
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -181,6 +182,7 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_loopback_name(server_name: str) -> bool:
     try:
         host = ServerName.parse(server_name).host.strip("[]")

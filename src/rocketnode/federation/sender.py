@@ -38,6 +38,9 @@ MAX_EDUS_PER_TXN = 100
 CATCH_UP_THRESHOLD = 200
 """A failing destination with more queued PDUs than this is caught up (newest per room)."""
 MAX_PENDING_EDUS = 5000
+FORGET_SENT_AFTER_S = 1.0
+"""Sent PDUs leave the database queue in one write at most this long after being sent (a crash
+in between only means they are sent again; receivers take each event once)."""
 MAX_MEMORY_QUEUE = 1000
 """Beyond this many PDUs waiting in memory for one destination, the queue is read from the
 database again instead (a long outage must not hold the backlog in memory)."""
@@ -60,6 +63,9 @@ class _Queue:
     all of the database queue, see ``complete``)."""
     complete: bool = False
     """Whether ``pdus`` holds every PDU of the database queue."""
+    sent_up_to: int | None = None
+    """PDUs up to this stream ordering were sent but are still in the database queue."""
+    forgotten_at: float = 0.0
     greet: bool = False
     """Send one transaction even if empty: tells a peer we are back (servers that back off
     from us retry at once when we contact them)."""
@@ -117,6 +123,9 @@ class FederationSender:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for queue in self._queues.values():
+            with contextlib.suppress(Exception):
+                await self._forget_sent_in_database(queue)
         self._queues.clear()
 
     def _queue(self, destination: str) -> _Queue:
@@ -173,7 +182,24 @@ class FederationSender:
                 sent_something = False
                 await self._record_failure(queue.destination, "internal error")
             if not sent_something:
-                await queue.wake.wait()
+                await self._idle(queue)
+
+    async def _idle(self, queue: _Queue) -> None:
+        """Wait for something to send; meanwhile drop what was sent from the database."""
+        while queue.sent_up_to is not None and not queue.wake.is_set():
+            delay = FORGET_SENT_AFTER_S - (self._clock.monotonic() - queue.forgotten_at)
+            if delay <= 0:
+                await self._forget_sent_in_database(queue)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.wake.wait(), delay)
+        await queue.wake.wait()
+
+    async def _forget_sent_in_database(self, queue: _Queue) -> None:
+        if queue.sent_up_to is not None:
+            top, queue.sent_up_to = queue.sent_up_to, None
+            await self._store.dequeue_pdus(queue.destination, top, None)
+        queue.forgotten_at = self._clock.monotonic()
 
     async def _wait_until_due(self, queue: _Queue) -> None:
         while True:
@@ -207,8 +233,13 @@ class FederationSender:
         if queued:
             top = max(e.stream_ordering for e in queued)
             rooms = sorted({e.pdu.room_id for e in queued}) if catch_up else None
-            await self._store.dequeue_pdus(destination, top, rooms)
             self._forget_sent(queue, top, rooms)
+            if catch_up:
+                await self._store.dequeue_pdus(destination, top, rooms)
+            else:
+                queue.sent_up_to = max(top, queue.sent_up_to or top)
+                if self._clock.monotonic() - queue.forgotten_at >= FORGET_SENT_AFTER_S:
+                    await self._forget_sent_in_database(queue)
         await self._record_success(destination)
         return True
 
@@ -218,6 +249,7 @@ class FederationSender:
         failing = state is not None and state.failing_since_ts is not None
         if queue.complete and not failing:
             return [queue.pdus[s] for s in sorted(queue.pdus)[:MAX_PDUS_PER_TXN]], False
+        await self._forget_sent_in_database(queue)  # the database must not offer them again
         queued = await self._store.queued_pdus(queue.destination, CATCH_UP_THRESHOLD + 1)
         if failing and len(queued) > CATCH_UP_THRESHOLD:
             newest = await self._store.newest_queued_per_room(queue.destination)

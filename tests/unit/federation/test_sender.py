@@ -281,6 +281,22 @@ async def test_status_states(stores: Stores, client: FakeFederationClient) -> No
     assert report["new.test"]["pending_edus"] == 1
 
 
+async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
+        sender: FederationSender, stores: Stores, remote: RemoteServer) -> None:
+    room = await new_room(stores)
+    [first] = await queue(room, "a")
+    sender.pdus_queued([DEST], first)
+    await wait_until(lambda: drained(stores), what="first forgotten at once")
+    [second] = await queue(room, "b")
+    sender.pdus_queued([DEST], second)
+    await wait_until(lambda: _true(len(remote.received) == 2), what="second sent")
+    assert await depth(stores) == 1  # sent, and still listed for up to a second
+    started = asyncio.get_running_loop().time()
+    await wait_until(lambda: drained(stores), timeout_s=3, what="second forgotten")
+    assert asyncio.get_running_loop().time() - started <= sender_module.FORGET_SENT_AFTER_S + 1
+    assert remote.bodies() == [["a"], ["b"]]
+
+
 async def test_peers_are_greeted_once_at_start(
         client: FakeFederationClient, stores: Stores, remote: RemoteServer) -> None:
     sender = make_sender(client, stores)
