@@ -8,6 +8,8 @@ import ipaddress
 import logging
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 from rocketnode.core.ids import ServerName
@@ -33,11 +35,22 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def load_or_create_tls(cert_path: Path, key_path: Path, server_name: str) -> None:
-    """Create a self-signed certificate for ``server_name`` unless both files exist."""
+    """Create a self-signed certificate for ``server_name`` unless both files exist.
+
+    The certificate is made in a short-lived child process: the cryptography package would
+    otherwise stay in the node's memory (about 10 MiB) for a job done once.
+    """
     if cert_path.exists() and key_path.exists():
         return
-    # Imported here, not at the top: the cryptography package costs about 10 MiB of memory
-    # and is only needed the one time a certificate is made.
+    subprocess.run(
+        [sys.executable, "-m", "rocketnode.keys", str(cert_path), str(key_path), server_name],
+        check=True,
+    )
+    logger.info("Created a self-signed TLS certificate for %s in %s", server_name, cert_path)
+
+
+def write_self_signed_certificate(cert_path: Path, key_path: Path, server_name: str) -> None:
+    """Write a new self-signed certificate and key for ``server_name`` (and loopback)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -74,4 +87,7 @@ def load_or_create_tls(cert_path: Path, key_path: Path, server_name: str) -> Non
         ),
     )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    logger.info("Created a self-signed TLS certificate for %s in %s", host, cert_path)
+
+
+if __name__ == "__main__":
+    write_self_signed_certificate(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
