@@ -42,6 +42,7 @@ from synapse.state.v2 import _get_auth_chain_difference, resolve_events_with_sto
 from synapse.storage.databases.main.event_federation import StateDifference
 from synapse.util.duration import Duration
 
+from bench.results import command
 from rocketnode.core.pdu import Pdu, StateKey, hash_and_sign
 from rocketnode.core.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from rocketnode.core.signing import SigningKey
@@ -212,8 +213,8 @@ def _run(awaitable: Awaitable[T]) -> T:
 
 def _timed(
     calls: Mapping[str, Callable[[], Callable[[], object]]], runs: int
-) -> dict[str, tuple[float, object]]:
-    """Median wall time of ``runs`` calls of each contender, and its result.
+) -> dict[str, tuple[list[float], object]]:
+    """Wall times of ``runs`` calls of each contender, and its result.
 
     Rounds alternate the contenders (one warm-up round first), so that a busy machine slows
     them alike.
@@ -228,10 +229,10 @@ def _timed(
             results[name] = call()
             if round_number:
                 times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(times[name]), results[name]) for name in calls}
+    return {name: (times[name], results[name]) for name in calls}
 
 
-def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> None:
+def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> dict[str, Any]:
     started = time.perf_counter()
     events, state_sets = build_room(room_version, conflicted)
     built = time.perf_counter() - started
@@ -271,9 +272,13 @@ def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> None
          "persisted": synapse(in_flight=False)},
         runs,
     )
-    (ours_time, ours_result), (flight_time, flight_result), (persisted_time, persisted_result) = (
+    (ours_times, ours_result), (flight_times, flight_result), (
+        persisted_times, persisted_result) = (
         timings["ours"], timings["in flight"], timings["persisted"]
     )
+    ours_time, flight_time, persisted_time = (
+        statistics.median(ours_times), statistics.median(flight_times),
+        statistics.median(persisted_times))
     if not ours_result == flight_result == persisted_result:
         raise SystemExit("RocketNode and Synapse resolved the state differently")
     assert isinstance(ours_result, dict)
@@ -289,6 +294,10 @@ def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> None
                            ("Synapse, persisted (auth difference given)", persisted_time)):
         print(f"  {label:<44}{seconds * 1000:9.1f} ms   Synapse / RocketNode = "
               f"{seconds / ours_time:.2f}x")
+    return {"events": len(events), "conflicted_memberships": members_in_conflict,
+            "rocketnode_ms": [t * 1000 for t in ours_times],
+            "synapse_in_flight_ms": [t * 1000 for t in flight_times],
+            "synapse_persisted_ms": [t * 1000 for t in persisted_times]}
 
 
 def main(argv: list[str]) -> int:
@@ -299,7 +308,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs each (default 5)")
     parser.add_argument("--room-version", action="append", dest="room_versions",
                         choices=sorted(KNOWN_ROOM_VERSIONS), help="default: 11 and 12")
+    parser.add_argument("--no-save", action="store_true",
+                        help="do not write bench/results/raw/state_res.json and the report")
+    parser.add_argument("--quick", action="store_true",
+                        help="1,000 conflicted, 1 run; saved apart, in bench/results/quick/")
     args = parser.parse_args(argv)
-    for identifier in args.room_versions or ["11", "12"]:
-        bench_version(KNOWN_ROOM_VERSIONS[identifier], args.conflicted, args.runs)
+    if args.quick:
+        args.conflicted, args.runs = 1000, 1
+    versions = {identifier: bench_version(KNOWN_ROOM_VERSIONS[identifier], args.conflicted,
+                                          args.runs)
+                for identifier in args.room_versions or ["11", "12"]}
+    if not args.no_save:
+        from bench.results import save_state_res
+        from bench.runner import write_report
+
+        save_state_res(versions, {"conflicted": args.conflicted, "runs": args.runs,
+                                  "quick": args.quick}, command("state_res", argv))
+        write_report(args.quick)
     return 0
