@@ -11,6 +11,7 @@ import asyncio
 import fcntl
 import logging
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -145,6 +146,7 @@ class Node:
         self.federation: Federation | None = None
         self._edu_relay: EduRelay | None = None
         self._transactions: TransactionHandler | None = None
+        self._hashing: ThreadPoolExecutor | None = None
 
     @property
     def services(self) -> Services:
@@ -182,6 +184,7 @@ class Node:
             str(config.path(config.database_path)), readers=config.database_readers,
             synchronous=config.database_synchronous,
         )
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hashing")
         rooms = await self._build_rooms(self._stores, self.signing_key)
         self.federation = self._build_federation(self._stores, self.signing_key, rooms)
         self._services = await self._build_services(self._stores, rooms, self.federation)
@@ -228,7 +231,7 @@ class Node:
                                           self.clock, rooms.room_lock)
         self._transactions = transactions
         self._edu_relay = EduRelay(config.server_name, federation.sender, stores.state,
-                                   services.typing, services.receipts)
+                                   services.typing, services.receipts, rooms.joined_servers)
         transactions.edu_handlers["m.typing"] = self._edu_relay.on_typing_edu
         transactions.edu_handlers["m.receipt"] = self._edu_relay.on_receipt_edu
         self._edu_relay.start()
@@ -258,7 +261,7 @@ class Node:
                               federation: Federation) -> Services:
         config, clock = self.config, self.clock
         notifier, states = rooms.notifier, rooms.states
-        accounts = AccountService(config.server_name, stores.accounts, clock)
+        accounts = AccountService(config.server_name, stores.accounts, clock, self._hashing)
 
         async def profile(user_id: str) -> dict[str, Any]:
             if not rooms.is_local(user_id):
@@ -366,6 +369,9 @@ class Node:
         if self._stores is not None:
             await self._stores.close()
             self._stores = None
+        if self._hashing is not None:
+            self._hashing.shutdown(wait=False)
+            self._hashing = None
         if self._data_dir_lock is not None:
             self._data_dir_lock.close()
             self._data_dir_lock = None

@@ -17,6 +17,8 @@ from rocketnode.services.clock import Clock
 from rocketnode.services.ratelimit import RateLimiter
 
 UIA_SESSION_LIFETIME_MS = 15 * 60 * 1000
+UIA_PRUNE_AT = 1000
+"""Expired sessions are swept when this many are open (not on every registration)."""
 DUMMY_FLOWS = {"flows": [{"stages": ["m.login.dummy"]}], "params": {}}
 
 
@@ -29,8 +31,9 @@ class UiaSessions:
 
     def start(self) -> str:
         now = self._clock.now_ms()
-        self._sessions = {s: t for s, t in self._sessions.items()
-                          if now - t < UIA_SESSION_LIFETIME_MS}
+        if len(self._sessions) >= UIA_PRUNE_AT:
+            self._sessions = {s: t for s, t in self._sessions.items()
+                              if now - t < UIA_SESSION_LIFETIME_MS}
         session = secrets.token_urlsafe(16)
         self._sessions[session] = now
         return session

@@ -44,7 +44,7 @@ class Backfiller:
         if not targets:
             self._complete.add(room_id)
             return 0
-        servers = sorted(await self._state.get_joined_servers(room_id)
+        servers = sorted(await self._rooms.joined_servers(room_id)
                          - {self._rooms.server_name})
         for server in servers:
             try:

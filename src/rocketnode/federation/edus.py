@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rocketnode.core.errors import Errcode, MatrixError
@@ -23,7 +24,9 @@ MAX_RECEIPT_EVENT_IDS = 10
 
 class EduRelay:
     def __init__(self, server_name: str, sender: FederationSender, state: StateStore,
-                 typing: TypingService, receipts: ReceiptService) -> None:
+                 typing: TypingService, receipts: ReceiptService,
+                 joined_servers: Callable[[str], Awaitable[set[str]]]) -> None:
+        self._joined_servers = joined_servers
         self._server_name = server_name
         self._sender = sender
         self._state = state
@@ -60,7 +63,7 @@ class EduRelay:
 
     async def _fan_out(self, room_id: str, edu_type: str, content: dict[str, Any]) -> None:
         try:
-            servers = await self._state.get_joined_servers(room_id)
+            servers = await self._joined_servers(room_id)
         except Exception:
             logger.exception("Could not find the servers of %s", room_id)
             return

@@ -40,7 +40,7 @@ class MembershipServer:
 
     async def _resident_snapshot(self, room_id: str) -> RoomSnapshot:
         snapshot = await self._rooms.states.snapshot(room_id)
-        servers = await self._state.get_joined_servers(room_id) if snapshot else set()
+        servers = await self._rooms.joined_servers(room_id) if snapshot else set()
         if snapshot is None or self._rooms.server_name not in servers:
             raise MatrixError(Errcode.NOT_FOUND, f"This server is not in {room_id}", 404)
         return snapshot
@@ -144,7 +144,7 @@ class MembershipServer:
             state = {k: v for k, v in state.items() if k[0] != "m.room.member"}
         chain_ids = await self._rooms.auth_chain_ids([*state.values(), pdu.event_id])
         events = await self._rooms.states.events([*state.values(), *chain_ids])
-        servers = await self._state.get_joined_servers(pdu.room_id)
+        servers = await self._rooms.joined_servers(pdu.room_id)
         return {
             "origin": self._rooms.server_name,
             "state": [_federation_json(events[e].pdu) for e in state.values() if e in events],

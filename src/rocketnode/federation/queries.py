@@ -47,7 +47,7 @@ class LocalQueries:
         found = await self._room_store.get_alias(alias)
         if found is None:
             raise MatrixError(Errcode.NOT_FOUND, f"Room alias {alias} not found", 404)
-        servers = await self._state.get_joined_servers(found[0])
+        servers = await self._rooms.joined_servers(found[0])
         ordered = [self._rooms.server_name, *sorted(servers - {self._rooms.server_name})]
         return {"room_id": found[0], "servers": ordered}
 

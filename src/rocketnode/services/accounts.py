@@ -12,8 +12,9 @@ import hmac
 import secrets
 import string
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rocketnode.core.errors import Errcode, InvalidIdentifier, MatrixError
 from rocketnode.core.ids import UserId
@@ -22,6 +23,7 @@ from rocketnode.services.clock import Clock
 from rocketnode.storage.ports import AccountStore
 from rocketnode.storage.records import AccessToken, Account, Device
 
+T = TypeVar("T")
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MAX_PASSWORD_LENGTH = 512
 
@@ -68,10 +70,14 @@ this service take effect at once; changes made by another process within this ti
 
 
 class AccountService:
-    def __init__(self, server_name: str, accounts: AccountStore, clock: Clock) -> None:
+    def __init__(self, server_name: str, accounts: AccountStore, clock: Clock,
+                 hashing: Executor | None = None) -> None:
         self.server_name = server_name
         self._accounts = accounts
         self._clock = clock
+        self._hashing = hashing
+        """Where password hashes are computed (scrypt takes 16 MiB while it runs; one
+        thread keeps that to 16 MiB however many logins arrive at once)."""
         self._tokens: dict[str, tuple[AccessToken, float]] = {}
         """The one cache of this service: access token hash -> (owner, trusted until)."""
 
@@ -93,7 +99,7 @@ class AccountService:
             raise MatrixError(Errcode.INVALID_USERNAME, exc.message) from exc
         if password is not None and len(password) > MAX_PASSWORD_LENGTH:
             raise MatrixError(Errcode.INVALID_PARAM, "Password is too long")
-        password_hash = await asyncio.to_thread(hash_password, password) if password else None
+        password_hash = await self._in_hashing(hash_password, password) if password else None
         created = await self._accounts.create_account(
             str(user_id), password_hash, is_admin, self._clock.now_ms(), user_id.localpart
         )
@@ -119,9 +125,12 @@ class AccountService:
         account = await self._accounts.get_account(user_id)
         if account is None or account.password_hash is None or account.deactivated:
             raise MatrixError(Errcode.FORBIDDEN, "Invalid username or password", 403)
-        if not await asyncio.to_thread(check_password, password, account.password_hash):
+        if not await self._in_hashing(check_password, password, account.password_hash):
             raise MatrixError(Errcode.FORBIDDEN, "Invalid username or password", 403)
         return user_id
+
+    async def _in_hashing(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._hashing, fn, *args)
 
     async def create_login(
         self, user_id: str, device_id: str | None = None, display_name: str | None = None

@@ -77,7 +77,7 @@ class DirectoryService:
         if found is None:
             raise MatrixError(Errcode.NOT_FOUND, f"Room alias {parsed} not found", 404)
         room_id = found[0]
-        joined = await self._state.get_joined_servers(room_id)
+        joined = await self._rooms.joined_servers(room_id)
         ours = self._rooms.server_name
         others = sorted(server for server in joined if server != ours)
         return room_id, ([ours, *others] if ours in joined or not others else others)

@@ -87,7 +87,7 @@ class MembershipService:
         return str(room), servers
 
     async def server_in_room(self, room_id: str) -> bool:
-        return self._rooms.server_name in await self._state.get_joined_servers(room_id)
+        return self._rooms.server_name in await self._rooms.joined_servers(room_id)
 
     async def join(
         self, user_id: str, room_id_or_alias: str, via: Sequence[str] = (),

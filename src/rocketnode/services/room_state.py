@@ -34,6 +34,8 @@ class RoomSnapshot:
     state: StateMap
     state_group: int | None
     depth: int
+    joined_per_server: dict[str, int] | None = None
+    """How many members of each server are joined (``None``: not known, read it again)."""
 
 
 class PduCache:

@@ -438,6 +438,8 @@ class RoomService:
         if request.applies_redaction_of is not None:
             self.states.cache.drop(request.applies_redaction_of)
         if accepted:
+            if snapshot is not None:
+                self._count_membership_change(snapshot, pdu, delta, old_state)
             self._update_snapshot(pdu, snapshot, new_extremities, new_state, result)
         self._notifier.notify(
             result.stream_ordering,
@@ -503,10 +505,40 @@ class RoomService:
             if event_id in known and (membership := known[event_id].membership) is not None
         )
 
+    async def joined_servers(self, room_id: str) -> set[str]:
+        """The servers with a member joined to the room now (kept with the room's snapshot,
+        so sending in a big room does not read its member list each time)."""
+        snapshot = await self.states.snapshot(room_id)
+        if snapshot is None:
+            return set()
+        if snapshot.joined_per_server is None:
+            snapshot.joined_per_server = await self._state.joined_member_counts(room_id)
+        return {server for server, count in snapshot.joined_per_server.items() if count > 0}
+
+    def _count_membership_change(self, snapshot: RoomSnapshot, pdu: Pdu,
+                                 delta: Mapping[StateKey, str], old: StateMap) -> None:
+        """Keep ``joined_per_server`` in step with a state change (or drop it)."""
+        counts = snapshot.joined_per_server
+        members = [key for key in delta if key[0] == "m.room.member"]
+        if counts is None or not members:
+            return
+        if members != [pdu.state_tuple] or delta[pdu.state_tuple] != pdu.event_id:
+            snapshot.joined_per_server = None  # resolved state: count again when asked
+            return
+        previous_id = old.get(pdu.state_tuple)
+        previous = self.states.cache.get(previous_id) if previous_id else None
+        if previous_id is not None and previous is None:
+            snapshot.joined_per_server = None
+            return
+        server = server_name_of(pdu.state_key or "")
+        was = previous is not None and previous.pdu.membership == "join"
+        now = pdu.membership == "join"
+        counts[server] = counts.get(server, 0) + int(now) - int(was)
+
     async def _destinations(self, pdu: Pdu, accepted: bool) -> set[str]:
         if not accepted:
             return set()
-        servers = await self._state.get_joined_servers(pdu.room_id)
+        servers = await self.joined_servers(pdu.room_id)
         if pdu.type == "m.room.member" and pdu.state_key:
             servers.add(server_name_of(pdu.state_key))
         servers.discard(self.server_name)

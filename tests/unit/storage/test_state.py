@@ -89,6 +89,7 @@ async def test_current_state_and_membership_column(backend: Stores) -> None:
         ALICE: "join", REMOTE: "join", BOB: "invite"
     }
     assert await state.get_joined_servers(room_id) == {"storage.test", "remote.test"}
+    assert await state.joined_member_counts(room_id) == {"storage.test": 1, "remote.test": 1}
 
     bob_join = room.dag.member(BOB, "join")
     await room.add(bob_join)
@@ -97,6 +98,7 @@ async def test_current_state_and_membership_column(backend: Stores) -> None:
     assert await state.get_members(room_id) == {ALICE: "join", BOB: "join"}
     assert await state.get_members(room_id, "leave") == {REMOTE: "leave"}
     assert await state.get_joined_servers(room_id) == {"storage.test"}
+    assert await state.joined_member_counts(room_id) == {"storage.test": 2}
     assert await state.get_current_state_event_id(room_id, ("m.room.member", BOB)) == \
         bob_join.event_id
 

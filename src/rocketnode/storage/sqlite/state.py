@@ -214,6 +214,18 @@ class SqliteStateStore:
             }
         )
 
+    async def joined_member_counts(self, room_id: str) -> dict[str, int]:
+        """``server -> number of its users joined`` to the room now."""
+        return await self._db.read(
+            lambda conn: dict(conn.execute(
+                "SELECT substr(state_key, instr(state_key, ':') + 1), COUNT(*)"
+                " FROM current_state WHERE room_id = ? AND type = 'm.room.member'"
+                " AND membership = 'join' GROUP BY 1",
+                (room_id,),
+            ).fetchall()),
+            heavy=True,
+        )
+
     async def get_memberships(
         self, user_id: str, room_ids: Iterable[str]
     ) -> dict[str, str]:
