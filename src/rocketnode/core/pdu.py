@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rocketnode.core.canonical_json import encode_canonical_json
+from rocketnode.core.canonical_json import encode_canonical_json, encode_canonical_json_checked
 from rocketnode.core.errors import (
     CanonicalJsonError,
     Errcode,
@@ -54,19 +54,28 @@ _NOT_HASHED = frozenset({"unsigned", "signatures", "hashes"})
 _NOT_REFERENCED = frozenset({"signatures", "unsigned"})
 
 
-def compute_content_hash(data: Mapping[str, Any]) -> bytes:
-    """SHA-256 over the canonical JSON of the PDU without its hashes, signatures and unsigned."""
-    return hashlib.sha256(
-        encode_canonical_json({k: v for k, v in data.items() if k not in _NOT_HASHED})
-    ).digest()
+def compute_content_hash(data: Mapping[str, Any], checked: bool = False) -> bytes:
+    """SHA-256 over the canonical JSON of the PDU without its hashes, signatures and unsigned.
+
+    ``checked``: ``data`` is known to be canonical already (it was checked as a whole).
+    """
+    body = {k: v for k, v in data.items() if k not in _NOT_HASHED}
+    encode = encode_canonical_json_checked if checked else encode_canonical_json
+    return hashlib.sha256(encode(body)).digest()
+
+
+def reference_bytes(room_version: RoomVersion, data: Mapping[str, Any],
+                    checked: bool = False) -> bytes:
+    """The canonical JSON of the redacted PDU without signatures and unsigned: what the
+    reference hash covers, and what signatures sign."""
+    redacted = redact(room_version, dict(data))
+    encode = encode_canonical_json_checked if checked else encode_canonical_json
+    return encode({k: v for k, v in redacted.items() if k not in _NOT_REFERENCED})
 
 
 def compute_reference_hash(room_version: RoomVersion, data: Mapping[str, Any]) -> bytes:
     """SHA-256 over the canonical JSON of the redacted PDU without signatures and unsigned."""
-    redacted = redact(room_version, dict(data))
-    return hashlib.sha256(
-        encode_canonical_json({k: v for k, v in redacted.items() if k not in _NOT_REFERENCED})
-    ).digest()
+    return hashlib.sha256(reference_bytes(room_version, data)).digest()
 
 
 def compute_event_id(room_version: RoomVersion, data: Mapping[str, Any]) -> str:
@@ -122,6 +131,8 @@ class Pdu:
     auth_events: tuple[str, ...] = field(repr=False, compare=False)
     depth: int = field(repr=False, compare=False)
     origin_server_ts: int = field(repr=False, compare=False)
+    signed_bytes: bytes | None = field(default=None, repr=False, compare=False)
+    """The bytes its signatures sign (and its event ID hashes), when already computed."""
 
     @classmethod
     def from_json(
@@ -158,8 +169,10 @@ class Pdu:
         state_key = data.get("state_key")
         if "state_key" in data and not isinstance(state_key, str):
             raise PduFormatError("PDU state_key must be a string")
+        signed = None
         if event_id is None:
-            event_id = compute_event_id(room_version, data)
+            signed = reference_bytes(room_version, data, checked=True)
+            event_id = "$" + encode_base64(hashlib.sha256(signed).digest(), urlsafe=True)
         room_id = _room_id_of(room_version, data, event_type, event_id)
         for key, value in (("type", event_type), ("sender", sender), ("room_id", room_id),
                            ("event_id", event_id)):
@@ -183,6 +196,7 @@ class Pdu:
             auth_events=auth_events,
             depth=depth,
             origin_server_ts=origin_server_ts,
+            signed_bytes=signed,
         )
 
     @classmethod
@@ -332,26 +346,25 @@ def verify_pdu(pdu: Pdu, keys: KeyLookup) -> SignatureVerdict:
         isinstance(authoriser, str) and is_valid_user_id(authoriser)
     ):
         raise SignatureError(f"{pdu.event_id}: {_AUTHORISER} is not a user ID")
-    redacted = redact(pdu.room_version, pdu.data)
-    message = signable_bytes(redacted)
+    message = pdu.signed_bytes or reference_bytes(pdu.room_version, pdu.data, checked=True)
     for server_name in sorted(servers_that_must_sign(pdu)):
-        _check_one_server(pdu, redacted, message, server_name, keys)
+        _check_one_server(pdu, pdu.data, message, server_name, keys)
     expected = pdu.data["hashes"].get("sha256")
     try:
         actual = decode_base64(expected)
     except SignatureError:
         return SignatureVerdict.REDACT
-    if actual != compute_content_hash(pdu.data):
+    if actual != compute_content_hash(pdu.data, checked=True):
         return SignatureVerdict.REDACT
     return SignatureVerdict.VALID
 
 
 def _check_one_server(
-    pdu: Pdu, redacted: dict[str, Any], message: bytes, server_name: str, keys: KeyLookup
+    pdu: Pdu, signed_object: dict[str, Any], message: bytes, server_name: str, keys: KeyLookup
 ) -> None:
     checked = 0
     skipped = []
-    for key_id in key_ids_signed_by(redacted, server_name):
+    for key_id in key_ids_signed_by(signed_object, server_name):
         found = keys(server_name, key_id)
         if found is None:
             skipped.append(f"unknown key {key_id}")
@@ -361,7 +374,7 @@ def _check_one_server(
             skipped.append(f"key {key_id} expired before the event")
             continue
         try:
-            verify_key.verify(message, signature_of(redacted, server_name, key_id))
+            verify_key.verify(message, signature_of(signed_object, server_name, key_id))
         except SignatureError as exc:
             raise SignatureError(
                 f"{pdu.event_id}: bad signature by {server_name} with {key_id}"

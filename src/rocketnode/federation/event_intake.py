@@ -194,7 +194,8 @@ class EventIntake:
 
     async def store_outliers(self, origin: str, pdus: Iterable[Pdu]) -> dict[str, StoredEvent]:
         """Check events against their own auth events (in auth order) and store them as
-        outliers; events whose auth events are missing are dropped."""
+        outliers; events whose auth events are missing are dropped. Returns every one of
+        ``pdus`` now known here (stored before or now), with its rejection if any."""
         pending = {p.event_id: p for p in pdus}
         known = await self._events.events(pending)
         pending = {e: p for e, p in pending.items() if e not in known}
@@ -209,7 +210,7 @@ class EventIntake:
             requests.append(EventPersist(pdu, self._rooms.now_ms(), outlier=True,
                                          rejected=reason))
         await self._rooms.persist_outliers(requests)
-        return stored
+        return {**known, **stored}
 
     def _outlier_rejection(self, pdu: Pdu, known: dict[str, StoredEvent],
                            stored: dict[str, StoredEvent], pending: dict[str, Pdu]) -> str | None:

@@ -129,11 +129,10 @@ class Handshakes:
                                           self._rooms.now_ms())
         parsed = await self._intake.parse_verified(version, [*raw_chain, *raw_state])
         pdus = [p for p in parsed if isinstance(p, Pdu) and p.room_id == pdu.room_id]
-        await self._intake.store_outliers(server, pdus)
+        stored = await self._intake.store_outliers(server, pdus)
         state_ids = {p.event_id for p in parsed[len(raw_chain):] if isinstance(p, Pdu)}
-        stored = await self._rooms.states.events(state_ids)
         state = {e.pdu.state_tuple: i for i, e in stored.items()
-                 if e.pdu.is_state and e.rejected is None}
+                 if i in state_ids and e.pdu.is_state and e.rejected is None}
         async with self._rooms.room_lock(pdu.room_id):
             event = await self._intake.check_and_persist(
                 server, pdu, NewStateGroup(None, state), state, destinations=set(),
