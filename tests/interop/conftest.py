@@ -11,7 +11,6 @@ started again on the same data directory and ports.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,50 +18,12 @@ import nio
 import pytest
 import pytest_asyncio
 
-from rocketnode.app import Node
-from rocketnode.config import Config, Listen
+from rocketnode.config import Listen
 from tests.nodes import node_config
-from tests.support.rocketnode import RocketNodeProcess
+from tests.support.rocketnode import NodeHandle, RocketNodeProcess
 from tests.support.synapse import Synapse, SynapseConfig, free_port, register_with_dummy_auth
 
-NODE_DEADLINE_S = 30.0
-
-
-@dataclasses.dataclass
-class RocketNode:
-    """An in-process RocketNode that can be stopped and started again on its data and ports."""
-
-    name: str
-    config: Config
-    running: Node | None = None
-
-    @property
-    def server_name(self) -> str:
-        return self.config.server_name
-
-    @property
-    def node(self) -> Node:
-        assert self.running is not None, f"{self.name} is stopped"
-        return self.running
-
-    @property
-    def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.client_listen.port}"
-
-    def user_id(self, localpart: str) -> str:
-        return f"@{localpart}:{self.server_name}"
-
-    async def start(self) -> Node:
-        assert self.running is None, f"{self.name} is already running"
-        node = Node(self.config)
-        await asyncio.wait_for(node.start(), NODE_DEADLINE_S)
-        self.running = node
-        return node
-
-    async def stop(self) -> None:
-        if self.running is not None:
-            node, self.running = self.running, None
-            await asyncio.wait_for(node.stop(), NODE_DEADLINE_S)
+RocketNode = NodeHandle
 
 
 Server = Synapse | RocketNode | RocketNodeProcess

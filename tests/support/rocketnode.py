@@ -5,6 +5,7 @@ way an operator would write it; its output goes to ``<data dir>/rocketnode.log``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import subprocess
@@ -13,9 +14,11 @@ import time
 
 import aiohttp
 
+from rocketnode.app import Node
 from rocketnode.config import Config
 
 START_TIMEOUT_S = 30.0
+NODE_DEADLINE_S = 30.0
 STOP_GRACE_S = 15.0
 
 
@@ -121,3 +124,41 @@ class RocketNodeProcess:
         if not path.exists():
             return ""
         return path.read_bytes()[-size:].decode("utf-8", "replace")
+
+
+@dataclasses.dataclass
+class NodeHandle:
+    """An in-process RocketNode that can be stopped and started again on the same data
+    directory and ports."""
+
+    name: str
+    config: Config
+    running: Node | None = None
+
+    @property
+    def server_name(self) -> str:
+        return self.config.server_name
+
+    @property
+    def node(self) -> Node:
+        assert self.running is not None, f"{self.name} is stopped"
+        return self.running
+
+    @property
+    def client_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.client_listen.port}"
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{self.server_name}"
+
+    async def start(self) -> Node:
+        assert self.running is None, f"{self.name} is already running"
+        node = Node(self.config)
+        await asyncio.wait_for(node.start(), NODE_DEADLINE_S)
+        self.running = node
+        return node
+
+    async def stop(self) -> None:
+        if self.running is not None:
+            node, self.running = self.running, None
+            await asyncio.wait_for(node.stop(), NODE_DEADLINE_S)

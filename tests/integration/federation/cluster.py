@@ -8,8 +8,6 @@ data directory and ports, and clients pointed at it keep working across the rest
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,56 +17,14 @@ from urllib.parse import quote
 import aiohttp
 import nio
 
-from rocketnode.app import Node
-from rocketnode.config import Config, Listen
+from rocketnode.config import Listen
 from tests.nodes import ClientFactory, node_config
+from tests.support.rocketnode import NodeHandle
+from tests.support.synapse import free_port
 
 T = TypeVar("T")
 V3 = "/_matrix/client/v3"
 DEADLINE_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclasses.dataclass
-class NodeHandle:
-    """A node that can be stopped and started again on the same data directory and ports."""
-
-    name: str
-    config: Config
-    running: Node | None = None
-
-    @property
-    def server_name(self) -> str:
-        return self.config.server_name
-
-    @property
-    def node(self) -> Node:
-        assert self.running is not None, f"{self.name} is stopped"
-        return self.running
-
-    @property
-    def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.client_listen.port}"
-
-    def user_id(self, localpart: str) -> str:
-        return f"@{localpart}:{self.server_name}"
-
-    async def start(self) -> Node:
-        assert self.running is None, f"{self.name} is already running"
-        node = Node(self.config)
-        await asyncio.wait_for(node.start(), DEADLINE_S)
-        self.running = node
-        return node
-
-    async def stop(self) -> None:
-        if self.running is not None:
-            node, self.running = self.running, None
-            await asyncio.wait_for(node.stop(), DEADLINE_S)
 
 
 class Cluster:
