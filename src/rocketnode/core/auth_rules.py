@@ -236,12 +236,21 @@ def _check_room_id(pdu: Pdu, create: Pdu) -> None:
 
 
 def _check_federation(pdu: Pdu, create: Pdu) -> None:
-    """Rule 4: with ``m.federate`` set to false only the creator's server may send. (Only the
-    JSON value false counts; only the sender is compared, not a membership event's target.)"""
-    if create.content.get("m.federate", True) is False and server_name_of(
-        pdu.sender
-    ) != server_name_of(create.sender):
+    """Rule 4: in a room that does not federate only the creator's server may send.
+
+    Here we follow Synapse, which most of the network runs, where it is stricter than the
+    spec's wording, so that servers agree on which events a room accepts: any ``m.federate``
+    other than JSON true (or absent) means the room does not federate (the spec names only
+    false), and a membership event's *target* must be on the creator's server too (the spec
+    compares only the sender).
+    """
+    if create.content.get("m.federate", True) is True:
+        return
+    home = server_name_of(create.sender)
+    if server_name_of(pdu.sender) != home:
         raise _reject(pdu, "m.federate", "the room is not federated and the sender is remote")
+    if pdu.type == MEMBER and server_name_of(pdu.state_key or "") != home:
+        raise _reject(pdu, "m.federate", "the room is not federated and the target is remote")
 
 
 def _membership(user_id: str, state: Mapping[StateKey, Pdu]) -> str | None:

@@ -461,18 +461,6 @@ def cases(draw: st.DrawFn, version: RoomVersion) -> tuple[Room, Pdu]:
 # --- Known divergences, classified from the input only ---------------------------------------
 
 
-def synapse_stricter_on_federation(room: Room, pdu: Pdu) -> bool:
-    """Synapse also refuses membership events whose *target* is remote in a room with
-    ``m.federate: false``; spec rule 4 (v12; 3 before) only reads the *sender*'s domain."""
-    creator_server = server_name_of(room.create.sender)
-    return (
-        room.create.content.get("m.federate", True) is False
-        and pdu.type == "m.room.member"
-        and server_name_of(pdu.sender) == creator_server
-        and server_name_of(pdu.state_key or "") != creator_server
-    )
-
-
 def synapse_reads_garbage_levels(room: Room, pdu: Pdu) -> bool:
     """A power levels event before v10 with a value that is neither an integer nor a string
     of one: Synapse runs ``int()`` on it, which accepts ``True`` (as 1) and crashes with
@@ -496,11 +484,6 @@ def compare(room: Room, pdu: Pdu, stats: Counter[str]) -> None:
     ours = our_verdict(lambda: check_auth_rules(pdu, room.state))
     theirs = synapse_state_dependent(pdu, room.state)
     stats[ours] += 1
-    if synapse_stricter_on_federation(room, pdu):
-        stats["divergence: m.federate target domain"] += 1
-        if ours == REJECTED:
-            assert theirs == REJECTED, (pdu.data, room.state)
-        return
     if synapse_reads_garbage_levels(room, pdu):
         stats["divergence: non-integer levels before v10"] += 1
         return
@@ -596,9 +579,7 @@ def test_rules_against_auth_events_match_synapse(version: RoomVersion) -> None:
         cited_state = {known[e].state_tuple: known[e] for e in pdu.auth_events}
         cited_state[CREATE_KEY] = room.create
         cited_room = Room(version, room.create, cited_state)
-        if synapse_stricter_on_federation(cited_room, pdu) or synapse_reads_garbage_levels(
-            cited_room, pdu
-        ):
+        if synapse_reads_garbage_levels(cited_room, pdu):
             stats["divergence (see test_rules_against_state_match_synapse)"] += 1
             return
         theirs = synapse_on_auth_events(pdu, known, rejected)
@@ -829,6 +810,12 @@ ADVERSARIAL: dict[str, Callable[[RoomVersion], Case]] = {
     "first join of someone else": lambda v: _first_join(v, BOB),
     "remote sender in unfederated room": lambda v: case(
         room(v, create_content={"m.federate": False}), not_applied("join", BOB)),
+    "remote target in unfederated room": lambda v: case(
+        room(v, create_content={"m.federate": False}), not_applied("invite", ALICE, BOB)),
+    "m.federate is the string 'false'": lambda v: case(
+        room(v, create_content={"m.federate": "false"}), not_applied("join", BOB)),
+    "m.federate is null": lambda v: case(
+        room(v, create_content={"m.federate": None}), not_applied("join", BOB)),
     "third-party invite": lambda v: _third_party(v, valid=True),
     "third-party invite, wrong key": lambda v: _third_party(v, valid=False),
     "third-party invite event below invite level": lambda v: case(
@@ -930,24 +917,6 @@ def _levels_with(version: RoomVersion, **changes: Any) -> Case:
 
 
 DIVERGENCES: dict[str, Divergence] = {
-    "m.federate false, local sender, remote target": Divergence(
-        "Synapse also checks the target's domain; the spec's m.federate rule (v12 rule 4) only "
-        "compares the sender's domain with the create event's sender's",
-        lambda v: case(room(v, create_content={"m.federate": False}),
-                       not_applied("invite", ALICE, BOB)),
-        ALLOWED,
-    ),
-    "m.federate is the string 'false'": Divergence(
-        "Synapse treats any m.federate other than true as false; the spec rule applies only "
-        "when m.federate is set to false",
-        lambda v: case(room(v, create_content={"m.federate": "false"}), not_applied("join", BOB)),
-        ALLOWED,
-    ),
-    "m.federate is null": Divergence(
-        "as above, for null",
-        lambda v: case(room(v, create_content={"m.federate": None}), not_applied("join", BOB)),
-        ALLOWED,
-    ),
     "string level with an underscore": Divergence(
         "Synapse parses with int(), which accepts '1_0'; the v1 stringy power levels grammar "
         "allows only digits with optional sign and whitespace",
