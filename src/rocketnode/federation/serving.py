@@ -3,21 +3,26 @@ backfill and missing events (server-server API "Retrieving events", "Backfilling
 missing events", "Retrieving event authorisation information").
 
 A server may read a room's events only while one of its users is in the room's current state
-(joined, invited, knocking, left or banned) or the room is world-readable.
+(joined, invited, knocking, left or banned) or the room is world-readable. Beyond that, each
+event is judged by the history visibility in force when it was sent (the state before it):
+``world_readable`` and ``shared`` history is visible to such a server; ``invited`` history only
+if one of its users was then invited or joined, ``joined`` only if one was then joined. An
+event the server may not see is served redacted (it still needs the room's graph).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.core.ids import server_name_of
-from rocketnode.core.pdu import Pdu
+from rocketnode.core.pdu import Pdu, StateKey
 from rocketnode.services.rooms import RoomService
 from rocketnode.storage.records import StoredEvent
 
+HISTORY_VISIBILITY_KEY: StateKey = ("m.room.history_visibility", "")
 MAX_BACKFILL = 100
 MAX_MISSING = 100
 
@@ -57,11 +62,29 @@ class RoomServing:
     def _served(event: StoredEvent) -> Pdu:
         return event.pdu.redacted() if event.redacted_by is not None else event.pdu
 
+    async def _served_to(self, origin: str, room_id: str, events: Sequence[StoredEvent]
+                         ) -> list[Pdu]:
+        """``events`` as ``origin`` may see them: whole, or redacted if its users could not."""
+        if not events:
+            return []
+        snapshot = await self._rooms.states.snapshot(room_id)
+        theirs = [key for key in (snapshot.state if snapshot else {})
+                  if key[0] == "m.room.member" and server_name_of(key[1]) == origin]
+        before = await self._rooms.states.entries_before(
+            [e.event_id for e in events], [HISTORY_VISIBILITY_KEY, *theirs])
+        wanted = {i for entries in before.values() for i in entries.values()}
+        pdus = await self._rooms.states.pdus(wanted)
+        served = []
+        for event in events:
+            visible = _server_may_see(origin, event.pdu, before.get(event.event_id, {}), pdus)
+            served.append(self._served(event) if visible else event.pdu.redacted())
+        return served
+
     async def get_event(self, origin: str, event_id: str) -> dict[str, Any]:
         """GET /_matrix/federation/v1/event/{eventId}."""
         event = await self._event(event_id)
         await self.check_server_in_room(origin, event.pdu.room_id)
-        return self._envelope([self._served(event)])
+        return self._envelope(await self._served_to(origin, event.pdu.room_id, [event]))
 
     async def state_ids(self, origin: str, room_id: str, event_id: str) -> dict[str, Any]:
         """GET /_matrix/federation/v1/state_ids/{roomId}: the state before an event."""
@@ -97,7 +120,7 @@ class RoomServing:
         await self.check_server_in_room(origin, room_id)
         found = await self._walk_back(room_id, starts, set(), min(max(limit, 1), MAX_BACKFILL),
                                       include_starts=True, min_depth=0)
-        return self._envelope([self._served(e) for e in found])
+        return self._envelope(await self._served_to(origin, room_id, found))
 
     async def missing_events(self, origin: str, room_id: str, earliest: list[str],
                              latest: list[str], limit: int, min_depth: int) -> dict[str, Any]:
@@ -107,7 +130,8 @@ class RoomServing:
                                       min(max(limit, 1), MAX_MISSING),
                                       include_starts=False, min_depth=min_depth)
         found.sort(key=lambda e: (e.pdu.depth, e.stream_ordering))
-        return {"events": [federation_json(self._served(e)) for e in found]}
+        return {"events": [federation_json(p)
+                           for p in await self._served_to(origin, room_id, found)]}
 
     async def _walk_back(self, room_id: str, starts: list[str], stop: set[str], limit: int,
                          include_starts: bool, min_depth: int) -> list[StoredEvent]:
@@ -138,3 +162,18 @@ class RoomServing:
         for event_id, event in (await self._rooms.states.events(fresh)).items():
             if event.pdu.room_id == room_id and event.pdu.depth >= min_depth:
                 heapq.heappush(heap, (-event.pdu.depth, event_id))
+
+
+def _server_may_see(origin: str, pdu: Pdu, before: Mapping[StateKey, str],
+                    pdus: Mapping[str, Pdu]) -> bool:
+    history = pdus.get(before.get(HISTORY_VISIBILITY_KEY, ""))
+    visibility = history.content.get("history_visibility") if history is not None else None
+    if visibility not in ("invited", "joined"):
+        return True  # world_readable, shared, or anything not understood (read as shared)
+    if pdu.type == "m.room.member" and server_name_of(pdu.state_key or "") == origin:
+        return True  # its own users' membership changes
+    allowed = ("invite", "join") if visibility == "invited" else ("join",)
+    return any(
+        (member := pdus.get(event_id)) is not None and member.membership in allowed
+        for key, event_id in before.items() if key[0] == "m.room.member"
+    )

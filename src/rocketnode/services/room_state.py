@@ -136,6 +136,13 @@ class RoomStates:
         maps = await self._state.get_state_groups(after_ids)
         return [(group, maps[group]) for group in after_ids]
 
+    async def entries_before(self, event_ids: Sequence[str], keys: Sequence[StateKey]
+                             ) -> dict[str, StateMap]:
+        """Just ``keys`` of the state before each event (events without known state left out)."""
+        groups = await self._events.get_state_groups_for_events(event_ids)
+        entries = await self._state.get_state_entries({g[0] for g in groups.values()}, keys)
+        return {event_id: entries.get(before, {}) for event_id, (before, _) in groups.items()}
+
     async def state_before(self, event_id: str) -> tuple[int, StateMap]:
         groups = await self._events.get_state_groups_for_events([event_id])
         if event_id not in groups:
