@@ -308,7 +308,7 @@ async def test_two_pages_on_two_servers_talk(tmp_path: Path) -> None:
             row = alice.locator(f'#federation-rows tr[data-destination="{server_b}"]')
             await expect(row).to_have_attribute("data-state", "ok", timeout=EVENTUALLY_MS)
             await expect(row.locator(".pill")).to_have_text("OK")
-            await expect(row.locator("td").nth(1)).to_have_text("0")
+            await expect(row.locator("td").nth(1)).to_have_text("0", timeout=EVENTUALLY_MS)
             await alice.screenshot(path=ARTIFACTS / "web-alice-federation.png")
             await alice.get_by_role("dialog", name="Federation").get_by_role(
                 "button", name="Close").click()

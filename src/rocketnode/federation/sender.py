@@ -314,7 +314,11 @@ class FederationSender:
             last_error_ts=now))
 
     async def status(self) -> list[dict[str, Any]]:
-        """Every destination's health and queue depth (the admin API)."""
+        """Every destination's health and queue depth (the admin API). PDUs already sent
+        leave the database queue first, so a depth counts only PDUs still waiting."""
+        for queue in list(self._queues.values()):
+            if queue.sent_up_to is not None:
+                await self._forget_sent_in_database(queue)
         now = self._clock.now_ms()
         depths = await self._store.queue_depths()
         states = {s.destination: s for s in await self._store.all_destinations()}

@@ -297,6 +297,21 @@ async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
     assert remote.bodies() == [["a"], ["b"]]
 
 
+async def test_status_counts_only_pdus_still_waiting(
+        sender: FederationSender, stores: Stores, remote: RemoteServer) -> None:
+    room = await new_room(stores)
+    [first] = await queue(room, "a")
+    sender.pdus_queued([DEST], first)
+    await wait_until(lambda: drained(stores), what="first forgotten at once")
+    [second] = await queue(room, "b")
+    sender.pdus_queued([DEST], second)
+    await wait_until(lambda: _true(len(remote.received) == 2), what="second sent")
+    assert await depth(stores) == 1  # sent; the database forgets it later
+    report = {r["destination"]: r for r in await sender.status()}[DEST]
+    assert report["queue_depth"] == 0
+    assert await depth(stores) == 0
+
+
 async def test_peers_are_greeted_once_at_start(
         client: FakeFederationClient, stores: Stores, remote: RemoteServer) -> None:
     sender = make_sender(client, stores)
