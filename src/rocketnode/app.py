@@ -218,7 +218,7 @@ class Node:
             Backoff(config.federation_retry_initial_ms, config.federation_retry_max_ms))
         intake = EventIntake(rooms, keyring, client)
         handshakes = Handshakes(rooms, stores.rooms, intake, client, keyring)
-        backfiller = Backfiller(rooms, intake, client, stores.events, stores.state)
+        backfiller = Backfiller(rooms, intake, client, stores.events, stores.state, clock)
         return Federation(client, keyring, sender, intake, handshakes, RemoteQueries(client),
                           backfiller)
 

@@ -20,7 +20,7 @@ from rocketnode.services.room_messages import (
     RoomMessages,
 )
 from rocketnode.services.room_reads import MEMBERSHIPS, MemberFilter, RoomReads
-from rocketnode.services.stream_tokens import RoomToken
+from rocketnode.services.stream_tokens import PaginationToken, parse_pagination_token
 
 
 def _room_id(request: web.Request) -> str:
@@ -38,9 +38,9 @@ def _choice(request: web.Request, name: str, allowed: frozenset[str]) -> str | N
     return value
 
 
-def _token(request: web.Request, name: str) -> RoomToken | None:
+def _token(request: web.Request, name: str) -> PaginationToken | None:
     value = request.query.get(name)
-    return RoomToken.parse(value) if value else None
+    return parse_pagination_token(value) if value else None
 
 
 def _event_filter(request: web.Request) -> EventFilter:
@@ -129,7 +129,7 @@ class RoomReadsApi:
         direction = _choice(request, "dir", frozenset({"b", "f"})) or "b"
         from_text = request.query.get("from") or None
         query = MessagesQuery(
-            from_token=RoomToken.parse(from_text) if from_text else None,
+            from_token=parse_pagination_token(from_text) if from_text else None,
             to_token=_token(request, "to"),
             backwards=direction == "b",
             limit=query_int(request, "limit", DEFAULT_LIMIT, minimum=0, maximum=MAX_LIMIT),

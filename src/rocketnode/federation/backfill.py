@@ -1,66 +1,82 @@
-"""Backfill: fetching a room's history from before this server joined (server-server API
+"""Backfill: fetching the parts of a room's history this server lacks (server-server API
 "Backfilling and retrieving missing events").
 
-When a client paginates past the oldest event this server has in a room's timeline and that
-event points at earlier events the server lacks, :class:`Backfiller` asks the other servers in
-the room, in turn, for the events before it. They go through the same receipt checks as any
-remote event and are stored below everything already seen (negative stream positions), oldest
-first, so /messages reads on into them.
+A room's history here has gaps: before the event by which this server joined (it was not in
+the room yet), between a leave and a later rejoin, or wherever events were missed. An event
+sits on a gap when some of its prev events are not in the timeline here. When a client's
+``/messages`` walk crosses one (:mod:`rocketnode.services.room_messages`), :class:`Backfiller`
+asks the other servers in the room, in turn, for the events before it. They go through the same
+receipt checks as any remote event and are stored with stream orderings below everything seen
+(negative), oldest first; ``/messages`` reads in topological order, so they appear where they
+happened.
+
+A gap that no server fills (they lack the events, refuse, or are down) is remembered for
+:data:`UNFILLABLE_FOR_S`; walks pass it meanwhile instead of asking again on every page.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from rocketnode.core.errors import MatrixError, RemoteServerError
 from rocketnode.core.pdu import Pdu
 from rocketnode.federation.client import FederationClient, path_segment
 from rocketnode.federation.event_intake import EventIntake
+from rocketnode.services.clock import Clock
 from rocketnode.services.rooms import RoomService
-from rocketnode.services.stream_tokens import BEFORE_ALL
 from rocketnode.storage.ports import EventStore, StateStore
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKFILL = 100
+UNFILLABLE_FOR_S = 60.0
+MAX_REMEMBERED_GAPS = 10_000
 
 
 class Backfiller:
     def __init__(self, rooms: RoomService, intake: EventIntake, client: FederationClient,
-                 events: EventStore, state: StateStore) -> None:
+                 events: EventStore, state: StateStore, clock: Clock) -> None:
         self._rooms = rooms
         self._intake = intake
         self._client = client
         self._events = events
         self._state = state
-        self._complete: set[str] = set()
-        """Rooms whose history goes back to their create event here."""
+        self._clock = clock
+        self._unfillable: dict[tuple[str, str], float] = {}
+        """(room ID, missing event ID) -> until when no server is asked for it again."""
 
-    async def backfill(self, room_id: str, limit: int) -> int:
-        """Fetch up to ``limit`` events older than the room's oldest here; how many were kept."""
-        if room_id in self._complete:
-            return 0
-        targets = await self._backward_extremities(room_id)
-        if not targets:
-            self._complete.add(room_id)
-            return 0
-        servers = sorted(await self._rooms.joined_servers(room_id)
-                         - {self._rooms.server_name})
+    def may_fill(self, room_id: str, extremities: Sequence[str]) -> bool:
+        now = self._clock.monotonic()
+        return any(self._unfillable.get((room_id, event_id), 0.0) <= now
+                   for event_id in extremities)
+
+    async def fill_gap(self, room_id: str, extremities: Sequence[str], limit: int) -> int:
+        """Fetch up to ``limit`` events from ``extremities`` backwards from the first server
+        in the room that has them; how many were stored."""
+        targets = sorted(set(extremities))
+        servers = sorted(await self._rooms.joined_servers(room_id) - {self._rooms.server_name})
         for server in servers:
             try:
-                return await self._from(server, room_id, targets, min(limit, MAX_BACKFILL))
+                kept = await self._from(server, room_id, targets, min(limit, MAX_BACKFILL))
             except (RemoteServerError, MatrixError) as exc:
                 logger.info("Backfill of %s from %s failed: %s", room_id, server, exc)
+                continue
+            if kept:
+                return kept
+        self._remember_unfillable(room_id, targets)
         return 0
 
-    async def _backward_extremities(self, room_id: str) -> list[str]:
-        """Prev events of the oldest timeline event that are not in the timeline here."""
-        oldest = await self._events.paginate_room_events(room_id, BEFORE_ALL, False, 1)
-        if not oldest:
-            return []
-        prevs = list(oldest[0].pdu.prev_events)
-        known = await self._rooms.states.events(prevs)
-        return [p for p in prevs if p not in known or known[p].outlier]
+    def _remember_unfillable(self, room_id: str, targets: Sequence[str]) -> None:
+        now = self._clock.monotonic()
+        if len(self._unfillable) >= MAX_REMEMBERED_GAPS:
+            self._unfillable = {key: until for key, until in self._unfillable.items()
+                                if until > now}
+            if len(self._unfillable) >= MAX_REMEMBERED_GAPS:
+                self._unfillable.clear()
+        for event_id in targets:
+            self._unfillable[(room_id, event_id)] = now + UNFILLABLE_FOR_S
+        logger.info("No server could fill the gap of %s before %s", room_id, ", ".join(targets))
 
     async def _from(self, server: str, room_id: str, targets: list[str], limit: int) -> int:
         path = f"/_matrix/federation/v1/backfill/{path_segment(room_id)}"

@@ -17,6 +17,7 @@ from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.services.client_events import client_events, referenced_ids
 from rocketnode.services.clock import Clock
 from rocketnode.services.room_state import RoomStates, StateMap
+from rocketnode.services.stream_tokens import ROOM_START, TopologicalToken
 from rocketnode.services.visibility import (
     HISTORY_VISIBILITY_KEY,
     HistoryVisibility,
@@ -47,6 +48,8 @@ class RoomView:
     """The state the reader sees: the current state, or the state when they left."""
     upto_stream: int | None = None
     """For a departed member: the stream ordering of their departure; nothing later is read."""
+    upto: TopologicalToken | None = None
+    """For a departed member: their departure's place in the room's topological order."""
     joined: bool = False
 
 
@@ -83,7 +86,11 @@ class RoomAccess:
         if membership is None or not departed:
             raise MatrixError(Errcode.FORBIDDEN, "You are not a member of this room", 403)
         [(_group, state)] = await self.states.state_after([membership.event_id])
-        return RoomView(room_id, viewer, state, upto_stream=membership.stream_ordering)
+        departure = (await self.states.events([membership.event_id])).get(membership.event_id)
+        upto = (TopologicalToken.after(departure.pdu.depth, membership.stream_ordering)
+                if departure is not None else ROOM_START)
+        return RoomView(room_id, viewer, state, upto_stream=membership.stream_ordering,
+                        upto=upto)
 
     async def _world_readable(self, state: StateMap) -> bool:
         found = await self.states.state_pdus(state, [HISTORY_VISIBILITY_KEY])

@@ -13,7 +13,7 @@ from typing import Any
 from rocketnode.core.errors import Errcode, MatrixError
 from rocketnode.services.room_access import Reader, RoomAccess, RoomView
 from rocketnode.services.room_state import StateMap
-from rocketnode.services.stream_tokens import RoomToken
+from rocketnode.services.stream_tokens import PaginationToken, TopologicalToken
 from rocketnode.storage.records import StoredEvent
 
 MEMBERSHIPS = frozenset({"join", "invite", "knock", "leave", "ban"})
@@ -71,7 +71,7 @@ class RoomReads:
         return rendered
 
     async def members(
-        self, reader: Reader, room_id: str, at: RoomToken | None = None,
+        self, reader: Reader, room_id: str, at: PaginationToken | None = None,
         member_filter: MemberFilter | None = None,
     ) -> list[dict[str, Any]]:
         """The room's ``m.room.member`` events, now or at the position ``at``."""
@@ -85,14 +85,20 @@ class RoomReads:
         ]
         return await self._access.render(reader, events)
 
-    async def _state_at(self, view: RoomView, at: RoomToken) -> StateMap:
-        """The state after the room's last event at or before ``at`` (clamped for leavers)."""
-        position = at.stream
-        if view.upto_stream is not None:
-            position = min(position, view.upto_stream)
-        latest = await self._access.events.paginate_room_events(
-            view.room_id, position + 1, backwards=True, limit=1
-        )
+    async def _state_at(self, view: RoomView, at: PaginationToken) -> StateMap:
+        """The state after the room's last event at or before ``at`` (clamped for leavers):
+        last in topological order for a topological token, in stream order for a stream one."""
+        events = self._access.events
+        if isinstance(at, TopologicalToken):
+            position = at if view.upto is None else min(at, view.upto)
+            latest = await events.paginate_room_events_topological(
+                view.room_id, (position.depth, position.stream + 1), backwards=True, limit=1
+            )
+        else:
+            stream = at.stream if view.upto_stream is None else min(at.stream, view.upto_stream)
+            latest = await events.paginate_room_events(
+                view.room_id, stream + 1, backwards=True, limit=1
+            )
         if not latest:
             return {}
         [(_group, state)] = await self._access.states.state_after([latest[0].event_id])

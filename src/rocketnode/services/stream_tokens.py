@@ -1,20 +1,40 @@
-"""Pagination and sync tokens (client-server API "Syncing", "Getting events for a room").
+"""Pagination and sync tokens (client-server API "Syncing", "Getting events for a room",
+"Pagination").
 
-Every token names a *gap* in the server's single stream: position ``N`` sits just after the
-thing stored at stream ordering ``N``. Paginating backwards from ``N`` returns what is at ``N``
-and before it; paginating forwards returns what is after ``N``. Backfilled events have negative
-stream orderings, so positions may be negative.
+Two orders, two kinds of position.
+
+*Stream order* is the order this server received things in: one counter orders events,
+receipts and account data. A stream position ``N`` sits just after the thing stored at stream
+ordering ``N``. ``/sync`` works in stream order. Backfilled events have negative stream
+orderings, so positions may be negative.
+
+*Topological order* is a room's history as its event graph tells it: events sorted by
+``(depth, stream_ordering)`` (depth first; the stream ordering breaks ties between events of the
+same depth, i.e. concurrent ones). ``/messages`` and ``/context`` paginate in it, so that history
+fetched late (backfill, a gap filled while paginating) appears where it happened, not where it
+arrived. A topological position ``(d, s)`` sits just after the event whose key is ``(d, s)``:
+paginating backwards from it returns that event and those before it; forwards, those after it.
 
 Formats (opaque to clients, but stable):
 
-* a room token ``s<stream>``, e.g. ``s42`` or ``s-7`` (``/messages`` ``start``/``end``,
-  ``/context``, ``/sync`` ``prev_batch``);
-* a sync token ``s<stream>_<typing>``, e.g. ``s42_3`` (``/sync`` ``next_batch``).
+* a stream room token ``s<stream>``, e.g. ``s42`` or ``s-7`` (``/sync`` ``prev_batch``);
+* a sync token ``s<stream>_<typing>``, e.g. ``s42_3`` (``/sync`` ``next_batch``);
+* a topological room token ``t<depth>_<stream>``, e.g. ``t17_42`` or ``t3_-9`` (``/messages``
+  ``start``/``end``, ``/context`` ``start``/``end``).
 
-Any sync token is also a room token: :meth:`RoomToken.parse` reads its stream part, so a
-``/sync`` ``next_batch`` may be passed to ``/messages`` or ``/members?at=``. A ``/sync``
-``prev_batch`` for a timeline whose first event has stream ordering ``S`` is
-``RoomToken.before(S)``.
+Any sync token is also a stream room token: :meth:`RoomToken.parse` reads its stream part. A
+``/sync`` ``prev_batch`` for a timeline whose first event has stream ordering ``S`` is
+``RoomToken.before(S)``. ``/messages``, ``/context`` and ``/members?at=`` accept every kind
+(:func:`parse_pagination_token`).
+
+A stream token ``s<N>`` given to ``/messages`` (as ``from`` or ``to``) stands for the events this
+server had at ``N``. Its topological position is the key of the *topologically latest* of the
+room's timeline events with stream ordering ``<= N`` (:func:`topological_position`), or
+:data:`ROOM_START` if there is none: the least position with every one of those events at or
+before it. So paginating backwards from a ``/sync`` ``prev_batch`` misses none of the events
+received before the timeline; where the room forked, it may repeat an event received later
+that sits lower in the graph (the client already has it, from ``/sync``). Forwards from a
+stream token returns the events topologically after all of those.
 """
 
 from __future__ import annotations
@@ -26,7 +46,7 @@ from rocketnode.core.errors import Errcode, MatrixError
 STREAM_LIMIT = 2**62
 """Positions stay well inside SQLite's 64-bit integers, with room for ``+ 1``."""
 BEFORE_ALL = -(STREAM_LIMIT - 1)
-"""The position before everything (e.g. ``/messages`` forwards without ``from``)."""
+"""The stream position before everything (e.g. an initial ``/sync``)."""
 
 
 def _bad_token(token: str) -> MatrixError:
@@ -62,10 +82,7 @@ class RoomToken:
     @classmethod
     def parse(cls, token: str) -> RoomToken:
         """A room token, or the stream part of a sync token; ``M_INVALID_PARAM`` otherwise."""
-        if not token.startswith("s"):
-            raise _bad_token(token)
-        stream_part, _, _rest = token[1:].partition("_")
-        return cls(_parse_int(stream_part, token, allow_negative=True))
+        return cls(SyncToken.parse(token).stream)
 
     def __str__(self) -> str:
         return f"s{self.stream}"
@@ -93,3 +110,60 @@ class SyncToken:
 
     def __str__(self) -> str:
         return f"s{self.stream}_{self.typing}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TopologicalToken:
+    """A position in a room's topological order: the gap just after the event whose
+    ``(depth, stream_ordering)`` is ``(depth, stream)``."""
+
+    depth: int
+    stream: int
+
+    @classmethod
+    def before(cls, depth: int, stream_ordering: int) -> TopologicalToken:
+        """The gap just before the event at ``(depth, stream_ordering)``."""
+        return cls(depth, stream_ordering - 1)
+
+    @classmethod
+    def after(cls, depth: int, stream_ordering: int) -> TopologicalToken:
+        """The gap just after the event at ``(depth, stream_ordering)``."""
+        return cls(depth, stream_ordering)
+
+    @classmethod
+    def parse(cls, token: str) -> TopologicalToken:
+        if not token.startswith("t"):
+            raise _bad_token(token)
+        depth_part, separator, stream_part = token[1:].partition("_")
+        if not separator:
+            raise _bad_token(token)
+        return cls(_parse_int(depth_part, token, allow_negative=True),
+                   _parse_int(stream_part, token, allow_negative=True))
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.depth, self.stream)
+
+    def __str__(self) -> str:
+        return f"t{self.depth}_{self.stream}"
+
+
+ROOM_START = TopologicalToken(-1, 0)
+"""Before every event of a room (depths are never negative)."""
+ROOM_END = TopologicalToken(STREAM_LIMIT - 1, STREAM_LIMIT - 1)
+"""After every event of a room."""
+
+PaginationToken = RoomToken | TopologicalToken
+
+
+def parse_pagination_token(token: str) -> PaginationToken:
+    """A topological token (``t…``), or a stream or sync token (``s…``)."""
+    if token.startswith("t"):
+        return TopologicalToken.parse(token)
+    return RoomToken.parse(token)
+
+
+def topological_position(latest: tuple[int, int] | None) -> TopologicalToken:
+    """The topological position of a stream token, from the key of the topologically latest
+    timeline event at or before it (``None``: the room had no event then)."""
+    return ROOM_START if latest is None else TopologicalToken(*latest)

@@ -112,25 +112,27 @@ async def membership_of(client: nio.AsyncClient, room_id: str, user_id: str) -> 
     return body.get("membership") if status == 200 else None
 
 
-async def timeline(client: nio.AsyncClient, room_id: str, limit: int = 1000
+async def timeline(client: nio.AsyncClient, room_id: str, limit: int = 1000, page: int = 500
                    ) -> list[dict[str, Any]]:
-    """Every event of the room the client may see, oldest first (paginating /messages)."""
+    """Every event of the room the client may see, oldest first (paginating /messages,
+    ``page`` events at a time)."""
     events: list[dict[str, Any]] = []
-    query: dict[str, str] = {"dir": "b", "limit": str(min(limit, 500))}
+    query: dict[str, str] = {"dir": "b", "limit": str(min(limit, page))}
     for _ in range(100):
         status, body = await api(client, "GET", room_path(room_id, "messages"), query=query)
         assert status == 200, body
         events.extend(body["chunk"])
         end = body.get("end")
-        if not body["chunk"] or end is None or len(events) >= limit:
+        if end is None or len(events) >= limit:  # a page may be empty yet not the last
             break
         query["from"] = end
     return list(reversed(events))
 
 
-async def bodies(client: nio.AsyncClient, room_id: str, limit: int = 1000) -> list[str]:
+async def bodies(client: nio.AsyncClient, room_id: str, limit: int = 1000, page: int = 500
+                 ) -> list[str]:
     """The bodies of the room's m.room.message events, oldest first."""
-    return [e["content"].get("body", "") for e in await timeline(client, room_id, limit)
+    return [e["content"].get("body", "") for e in await timeline(client, room_id, limit, page)
             if e["type"] == "m.room.message"]
 
 

@@ -381,6 +381,58 @@ async def test_reserved_backfill_positions_order_a_batch_oldest_first(backend: S
     assert bodies == ["live", "old 2", "old 1", "old 0"]
 
 
+async def test_topological_pagination_puts_a_filled_gap_where_it_happened(
+        backend: Stores) -> None:
+    room = await started_room(backend)
+    events, room_id = backend.events, room.dag.room_id
+    first_read = await events.paginate_room_events(room_id, -(10**9), False, 10)
+    create, join = first_read[0].event_id, first_read[1].event_id
+    join_stream = first_read[1].stream_ordering
+    # Two events this server missed, then one it received on top of them: a gap below it.
+    old = [room.dag.message(f"old {i}") for i in range(2)]
+    live = room.dag.message("live")
+    await room.add(live)
+    # The first missed event is known, but only as an outlier: still a gap.
+    await backend.events.persist_event(room.request(
+        old[1], outlier=True, state_before=None, forward_extremities=None,
+        current_state_group=None, current_state_delta={}))
+    assert await events.backward_extremities([live.event_id, join, create]) == {
+        live.event_id: [old[1].event_id]}
+    assert await events.backward_extremities([]) == {}
+    live_stream = (await events.stream_ordering_of(live.event_id)) or 0
+    assert await events.latest_topological_key(room_id, live_stream) == (5, live_stream)
+    assert await events.latest_topological_key(room_id, live_stream - 1) == (2, join_stream)
+    assert await events.latest_topological_key(room_id, -1) is None
+
+    # The gap is filled (backfilled: stream orderings below everything).
+    positions = await events.reserve_backfill_positions(2)
+    for pdu, position in zip(old, positions, strict=True):
+        await room.add(pdu, backfilled=True, backfill_position=position,
+                       forward_extremities=None, current_state_group=None,
+                       current_state_delta={})
+    assert await events.backward_extremities(
+        [live.event_id, *(p.event_id for p in old), join]) == {}
+    assert await events.latest_topological_key(room_id, -1) == (4, positions[1])
+
+    in_order = [create, join, old[0].event_id, old[1].event_id, live.event_id]
+    end = (2**62, 0)
+    backwards = await events.paginate_room_events_topological(room_id, end, True, 100)
+    assert [e.event_id for e in backwards] == in_order[::-1]
+    forwards = await events.paginate_room_events_topological(room_id, (-1, 0), False, 100)
+    assert [e.event_id for e in forwards] == in_order
+    page = await events.paginate_room_events_topological(room_id, end, True, 2)
+    assert [e.event_id for e in page] == in_order[:2:-1]
+    below_live = await events.paginate_room_events_topological(
+        room_id, (5, live_stream), True, 100, to_key=(3, positions[0]))
+    assert [e.event_id for e in below_live] == [old[1].event_id, old[0].event_id]
+    after_join = await events.paginate_room_events_topological(
+        room_id, (2, join_stream), False, 100, to_key=(4, positions[1]))
+    assert [e.event_id for e in after_join] == [old[0].event_id, old[1].event_id]
+    # Stream-order pagination still lists the backfilled events last (they arrived late).
+    by_stream = await events.paginate_room_events(room_id, 10**9, True, 100)
+    assert [e.event_id for e in by_stream][-2:] == [old[1].event_id, old[0].event_id]
+
+
 # -- long ID lists ------------------------------------------------------------------------------
 
 

@@ -375,6 +375,70 @@ class SqliteEventStore:
 
         return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
 
+    async def paginate_room_events_topological(
+        self, room_id: str, from_key: tuple[int, int], backwards: bool, limit: int,
+        to_key: tuple[int, int] | None = None,
+    ) -> list[StoredEvent]:
+        """Timeline events whose ``(depth, stream_ordering)`` is strictly before (or after)
+        ``from_key``, and at or after (at or before) ``to_key``, in the walk's order."""
+
+        def query(conn: sqlite3.Connection) -> list[StoredEvent]:
+            comparison, order = ("<", "DESC") if backwards else (">", "ASC")
+            sql = (
+                f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.room_id = ?"
+                f" AND (e.depth, e.stream_ordering) {comparison} (?, ?) AND e.outlier = 0"
+                " AND e.rejected IS NULL AND e.soft_failed = 0"
+            )
+            params: list[Any] = [room_id, *from_key]
+            if to_key is not None:
+                sql += " AND (e.depth, e.stream_ordering) " + (
+                    ">= (?, ?)" if backwards else "<= (?, ?)")
+                params.extend(to_key)
+            sql += f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?"
+            params.append(limit)
+            return [row_to_event(row) for row in conn.execute(sql, params)]
+
+        return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
+
+    async def latest_topological_key(
+        self, room_id: str, upto_stream: int
+    ) -> tuple[int, int] | None:
+        """The greatest ``(depth, stream_ordering)`` among the room's timeline events with
+        ``stream_ordering <= upto_stream``; None if it has none."""
+
+        def query(conn: sqlite3.Connection) -> tuple[int, int] | None:
+            row = conn.execute(
+                "SELECT depth, stream_ordering FROM events WHERE room_id = ?"
+                " AND stream_ordering <= ? AND outlier = 0 AND rejected IS NULL"
+                " AND soft_failed = 0 ORDER BY depth DESC, stream_ordering DESC LIMIT 1",
+                (room_id, upto_stream),
+            ).fetchone()
+            return (row[0], row[1]) if row else None
+
+        return await self._db.read(query)
+
+    async def backward_extremities(self, event_ids: Iterable[str]) -> dict[str, list[str]]:
+        """For each of ``event_ids`` with prev events outside the room graph here (unknown,
+        or known only as outliers): those prev events, sorted. Others are left out."""
+        wanted = list(set(event_ids))
+
+        def query(conn: sqlite3.Connection) -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for batch in chunked(wanted):
+                for event_id, prev_event_id in conn.execute(
+                    "SELECT g.event_id, g.prev_event_id FROM event_edges g"
+                    " LEFT JOIN events p ON p.event_id = g.prev_event_id"
+                    f" WHERE g.event_id IN ({placeholders(len(batch))})"
+                    " AND (p.event_id IS NULL OR p.outlier = 1)",
+                    batch,
+                ):
+                    found.setdefault(event_id, []).append(prev_event_id)
+            return {event_id: sorted(prevs) for event_id, prevs in found.items()}
+
+        if not wanted:
+            return {}
+        return await self._db.read(query, heavy=len(wanted) > HEAVY_READ_ROWS)
+
     async def rooms_with_new_events(
         self, room_ids: Iterable[str], after: int, upto: int
     ) -> set[str]:
