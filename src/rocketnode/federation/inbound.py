@@ -6,6 +6,10 @@ first answer is stored and replayed) and every PDU by its event ID. PDUs of diff
 handled concurrently and those of one room in order, so one slow or bad PDU never blocks the
 others; every PDU gets its own result. PDUs of rooms this server is not in (no local user
 joined) are dropped.
+
+Answers are kept for replays for :data:`KEEP_ANSWERS_MS` (a day, as senders retry a
+transaction within minutes); older ones are pruned at most every :data:`PRUNE_EVERY_MS`. A
+transaction replayed after that is processed again, which changes nothing: its PDUs are known.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 MAX_PDUS = 50
 MAX_EDUS = 100
 PDU_TIMEOUT_S = 120.0
+KEEP_ANSWERS_MS = 24 * 60 * 60 * 1000
+PRUNE_EVERY_MS = 60 * 60 * 1000
 
 EduHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 """``(origin, content)``: take in one EDU; raise MatrixError to report a bad one."""
@@ -41,7 +47,8 @@ class TransactionHandler:
         self._room_lock = room_lock
         self.edu_handlers: dict[str, EduHandler] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
-        self._recording: set[asyncio.Task[None]] = set()
+        self._recording: set[asyncio.Task[Any]] = set()
+        self._pruned_at: int | None = None
 
     async def on_send(self, origin: str, txn_id: str, body: Any) -> dict[str, Any]:
         """Process a transaction (or replay the answer to one already processed).
@@ -76,8 +83,9 @@ class TransactionHandler:
             raise
 
     def _record(self, key: tuple[str, str], response: dict[str, Any]) -> None:
+        now = self._clock.now_ms()
         task = asyncio.get_running_loop().create_task(
-            self._store.store_transaction_response(*key, response, self._clock.now_ms()))
+            self._store.store_transaction_response(*key, response, now))
         self._recording.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -85,6 +93,25 @@ class TransactionHandler:
             self._in_flight.pop(key, None)
             if not finished.cancelled() and finished.exception() is not None:
                 logger.error("Could not record transaction %s: %s", key, finished.exception())
+
+        task.add_done_callback(done)
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_MS:
+            self._pruned_at = now
+            self._prune(now - KEEP_ANSWERS_MS)
+
+    def _prune(self, received_before_ts: int) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._store.prune_transaction_responses(received_before_ts))
+        self._recording.add(task)
+
+        def done(finished: asyncio.Task[int]) -> None:
+            self._recording.discard(finished)
+            if finished.cancelled():
+                return
+            if finished.exception() is not None:
+                logger.error("Could not prune transaction answers: %s", finished.exception())
+            elif finished.result():
+                logger.info("Forgot the answers to %d old transactions", finished.result())
 
         task.add_done_callback(done)
 

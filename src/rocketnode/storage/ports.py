@@ -193,6 +193,7 @@ class FederationStore(Protocol):
     async def store_transaction_response(
         self, origin: str, txn_id: str, response: dict[str, Any], now_ts: int
     ) -> None: ...
+    async def prune_transaction_responses(self, received_before_ts: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,13 @@ import pytest
 from rocketnode.core.errors import Errcode, MatrixError, PduFormatError, RemoteServerError
 from rocketnode.core.pdu import Pdu
 from rocketnode.core.room_versions import V10, RoomVersion
-from rocketnode.federation.inbound import MAX_EDUS, MAX_PDUS, TransactionHandler
+from rocketnode.federation.inbound import (
+    KEEP_ANSWERS_MS,
+    MAX_EDUS,
+    MAX_PDUS,
+    PRUNE_EVERY_MS,
+    TransactionHandler,
+)
 from rocketnode.storage.ports import Stores
 from rocketnode.storage.records import RoomRecord, StoredEvent
 from tests.unit.federation.fakes import FakeClock, sqlite_stores
@@ -123,12 +129,17 @@ def rooms(room_a: RoomDag, room_b: RoomDag) -> FakeRooms:
 
 
 @pytest.fixture
-def handler(intake: FakeIntake, stores: Stores, rooms: FakeRooms, edus: Edus
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def handler(intake: FakeIntake, stores: Stores, rooms: FakeRooms, edus: Edus, clock: FakeClock
             ) -> TransactionHandler:
     locks: dict[str, asyncio.Lock] = {}
     handler = TransactionHandler(
         intake, rooms, stores.federation,  # type: ignore[arg-type]
-        FakeClock(), lambda room_id: locks.setdefault(room_id, asyncio.Lock()))
+        clock, lambda room_id: locks.setdefault(room_id, asyncio.Lock()))
     handler.edu_handlers["m.typing"] = edus.typing
     return handler
 
@@ -164,6 +175,27 @@ async def test_a_repeated_transaction_is_answered_from_storage(
     assert edus.got == [(ORIGIN, 1)]
     # the same ID from another server is another transaction
     assert await handler.on_send("other.test", "t1", {"pdus": [], "edus": []}) == {"pdus": {}}
+
+
+async def test_answers_are_kept_for_a_day_then_pruned(
+        handler: TransactionHandler, intake: FakeIntake, stores: Stores, clock: FakeClock,
+        room_a: RoomDag) -> None:
+    first, second, third = (room_a.message(str(i)) for i in range(3))
+    answer = await handler.on_send(ORIGIN, "old", txn(first))
+    clock.advance((KEEP_ANSWERS_MS - PRUNE_EVERY_MS) / 1000)
+    await handler.on_send(ORIGIN, "recent", txn(second))
+    await handler.close()
+    federation = stores.federation
+    assert await federation.get_transaction_response(ORIGIN, "old") == answer  # not due yet
+
+    clock.advance(2 * PRUNE_EVERY_MS / 1000)  # "old" is a day and an hour old now
+    await handler.on_send(ORIGIN, "new", txn(third))
+    await handler.close()
+    assert await federation.get_transaction_response(ORIGIN, "old") is None
+    assert await federation.get_transaction_response(ORIGIN, "recent") is not None
+    assert await federation.get_transaction_response(ORIGIN, "new") is not None
+    # A replay of the forgotten transaction is processed again (its PDU is known: harmless).
+    assert await handler.on_send(ORIGIN, "old", txn(first)) == answer
 
 
 async def test_concurrent_duplicates_are_processed_once(

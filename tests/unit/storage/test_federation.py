@@ -110,3 +110,8 @@ async def test_inbound_transaction_results(backend: Stores) -> None:
     assert await federation.get_transaction_response(A, "t1") == {"pdus": {"$e": {}}}
     assert await federation.get_transaction_response(B, "t1") == {"pdus": {}}
     assert await federation.get_transaction_response(A, "t2") is None
+
+    assert await federation.prune_transaction_responses(10) == 0
+    assert await federation.prune_transaction_responses(11) == 1
+    assert await federation.get_transaction_response(A, "t1") is None
+    assert await federation.get_transaction_response(B, "t1") == {"pdus": {}}

@@ -207,3 +207,12 @@ class SqliteFederationStore:
                 (origin, txn_id, encode_json(response).decode("utf-8"), now_ts),
             )
         )
+
+    async def prune_transaction_responses(self, received_before_ts: int) -> int:
+        """Forget the answers to transactions received before ``received_before_ts``; how
+        many were forgotten."""
+        return await self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM inbound_transactions WHERE received_ts < ?", (received_before_ts,)
+            ).rowcount
+        )
