@@ -281,8 +281,9 @@ async def test_status_states(stores: Stores, client: FakeFederationClient) -> No
     assert report["new.test"]["pending_edus"] == 1
 
 
-async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
+async def send_two_in_quick_succession(
         sender: FederationSender, stores: Stores, remote: RemoteServer) -> None:
+    """Send "a", then "b" at once: "b" is sent but still in the database queue after."""
     room = await new_room(stores)
     [first] = await queue(room, "a")
     sender.pdus_queued([DEST], first)
@@ -290,6 +291,11 @@ async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
     [second] = await queue(room, "b")
     sender.pdus_queued([DEST], second)
     await wait_until(lambda: _true(len(remote.received) == 2), what="second sent")
+
+
+async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
+        sender: FederationSender, stores: Stores, remote: RemoteServer) -> None:
+    await send_two_in_quick_succession(sender, stores, remote)
     assert await depth(stores) == 1  # sent, and still listed for up to a second
     started = asyncio.get_running_loop().time()
     await wait_until(lambda: drained(stores), timeout_s=3, what="second forgotten")
@@ -299,13 +305,7 @@ async def test_sent_pdus_leave_the_database_queue_in_deferred_writes(
 
 async def test_status_counts_only_pdus_still_waiting(
         sender: FederationSender, stores: Stores, remote: RemoteServer) -> None:
-    room = await new_room(stores)
-    [first] = await queue(room, "a")
-    sender.pdus_queued([DEST], first)
-    await wait_until(lambda: drained(stores), what="first forgotten at once")
-    [second] = await queue(room, "b")
-    sender.pdus_queued([DEST], second)
-    await wait_until(lambda: _true(len(remote.received) == 2), what="second sent")
+    await send_two_in_quick_succession(sender, stores, remote)
     assert await depth(stores) == 1  # sent; the database forgets it later
     report = {r["destination"]: r for r in await sender.status()}[DEST]
     assert report["queue_depth"] == 0
