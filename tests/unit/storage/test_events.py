@@ -432,6 +432,23 @@ async def test_topological_pagination_puts_a_filled_gap_where_it_happened(
     by_stream = await events.paginate_room_events(room_id, 10**9, True, 100)
     assert [e.event_id for e in by_stream][-2:] == [old[1].event_id, old[0].event_id]
 
+    # A fork: an event beside "live" (same depth), received later. The stream ordering breaks
+    # the tie, on both sides of a position at that depth.
+    fork = room.dag.message("fork", prev_events=[old[1].event_id], advance=False,
+                            extra={"depth": 5})
+    await room.add(fork)
+    fork_stream = (await events.stream_ordering_of(fork.event_id)) or 0
+    assert fork_stream > live_stream
+    backwards = await events.paginate_room_events_topological(room_id, end, True, 3)
+    assert [e.event_id for e in backwards] == [fork.event_id, live.event_id, old[1].event_id]
+    below_fork = await events.paginate_room_events_topological(
+        room_id, (5, fork_stream), True, 2)
+    assert [e.event_id for e in below_fork] == [live.event_id, old[1].event_id]
+    after_live = await events.paginate_room_events_topological(
+        room_id, (5, live_stream), False, 100)
+    assert [e.event_id for e in after_live] == [fork.event_id]
+    assert await events.latest_topological_key(room_id, fork_stream) == (5, fork_stream)
+
 
 # -- long ID lists ------------------------------------------------------------------------------
 

@@ -356,24 +356,12 @@ class SqliteEventStore:
         self, room_id: str, from_stream: int, backwards: bool, limit: int,
         to_stream: int | None = None,
     ) -> list[StoredEvent]:
-        """Timeline events strictly before (or after) ``from_stream``, in the walk's order."""
-
-        def query(conn: sqlite3.Connection) -> list[StoredEvent]:
-            comparison, order = ("<", "DESC") if backwards else (">", "ASC")
-            sql = (
-                f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.room_id = ?"
-                f" AND e.stream_ordering {comparison} ? AND e.outlier = 0"
-                " AND e.rejected IS NULL AND e.soft_failed = 0"
-            )
-            params: list[Any] = [room_id, from_stream]
-            if to_stream is not None:
-                sql += " AND e.stream_ordering " + (">= ?" if backwards else "<= ?")
-                params.append(to_stream)
-            sql += f" ORDER BY e.stream_ordering {order} LIMIT ?"
-            params.append(limit)
-            return [row_to_event(row) for row in conn.execute(sql, params)]
-
-        return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
+        """Timeline events strictly before (or after) ``from_stream``, and at or after (at or
+        before) ``to_stream``, in the walk's order (stream order)."""
+        return await self._paginate(
+            room_id, ("e.stream_ordering",), (from_stream,), backwards, limit,
+            None if to_stream is None else (to_stream,),
+        )
 
     async def paginate_room_events_topological(
         self, room_id: str, from_key: tuple[int, int], backwards: bool, limit: int,
@@ -381,21 +369,32 @@ class SqliteEventStore:
     ) -> list[StoredEvent]:
         """Timeline events whose ``(depth, stream_ordering)`` is strictly before (or after)
         ``from_key``, and at or after (at or before) ``to_key``, in the walk's order."""
+        return await self._paginate(
+            room_id, ("e.depth", "e.stream_ordering"), from_key, backwards, limit, to_key
+        )
+
+    async def _paginate(
+        self, room_id: str, columns: tuple[str, ...], start: tuple[int, ...], backwards: bool,
+        limit: int, end: tuple[int, ...] | None,
+    ) -> list[StoredEvent]:
+        """Timeline events ordered by ``columns``, from ``start`` (excluded) to ``end``
+        (included), backwards or forwards."""
+        key = f"({', '.join(columns)})"
+        values = f"({placeholders(len(columns))})"
+        comparison, order = ("<", "DESC") if backwards else (">", "ASC")
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.room_id = ?"
+            f" AND {key} {comparison} {values} AND e.outlier = 0"
+            " AND e.rejected IS NULL AND e.soft_failed = 0"
+        )
+        params: list[Any] = [room_id, *start]
+        if end is not None:
+            sql += f" AND {key} {'>=' if backwards else '<='} {values}"
+            params.extend(end)
+        sql += " ORDER BY " + ", ".join(f"{column} {order}" for column in columns) + " LIMIT ?"
+        params.append(limit)
 
         def query(conn: sqlite3.Connection) -> list[StoredEvent]:
-            comparison, order = ("<", "DESC") if backwards else (">", "ASC")
-            sql = (
-                f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.room_id = ?"
-                f" AND (e.depth, e.stream_ordering) {comparison} (?, ?) AND e.outlier = 0"
-                " AND e.rejected IS NULL AND e.soft_failed = 0"
-            )
-            params: list[Any] = [room_id, *from_key]
-            if to_key is not None:
-                sql += " AND (e.depth, e.stream_ordering) " + (
-                    ">= (?, ?)" if backwards else "<= (?, ?)")
-                params.extend(to_key)
-            sql += f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?"
-            params.append(limit)
             return [row_to_event(row) for row in conn.execute(sql, params)]
 
         return await self._db.read(query, heavy=limit > HEAVY_READ_ROWS)
