@@ -83,7 +83,7 @@ async def send_text(client: nio.AsyncClient, room_id: str, body: str) -> str:
     sent = await client.room_send(room_id, "m.room.message",
                                   {"msgtype": "m.text", "body": body})
     assert isinstance(sent, nio.RoomSendResponse), sent
-    return sent.event_id
+    return str(sent.event_id)
 
 
 async def put_state(client: nio.AsyncClient, room_id: str, event_type: str,
@@ -112,15 +112,15 @@ async def membership_of(client: nio.AsyncClient, room_id: str, user_id: str) -> 
 
 async def timeline(client: nio.AsyncClient, room_id: str, limit: int = 2000,
                    page: int = 100) -> list[dict[str, Any]]:
-    """Every event of the room the client may see, oldest first (paginating /messages back
-    until the server has nothing more)."""
+    """Every event of the room the client may see, oldest first (paginating /messages back,
+    ``page`` events at a time, until the server has nothing more)."""
     events: list[dict[str, Any]] = []
     query: dict[str, str] = {"dir": "b", "limit": str(page)}
     for _ in range(200):
         body = await ok(client, "GET", room_path(room_id, "messages"), query=query)
         events.extend(body["chunk"])
         end = body.get("end")
-        if end is None or len(events) >= limit:
+        if end is None or len(events) >= limit:  # a page may be empty yet not the last
             break
         query["from"] = end
     return list(reversed(events))
@@ -130,9 +130,10 @@ def message_bodies(events: list[dict[str, Any]]) -> list[str]:
     return [e["content"].get("body", "") for e in events if e["type"] == "m.room.message"]
 
 
-async def bodies(client: nio.AsyncClient, room_id: str) -> list[str]:
+async def bodies(client: nio.AsyncClient, room_id: str, limit: int = 2000, page: int = 100
+                 ) -> list[str]:
     """The bodies of the room's m.room.message events, oldest first."""
-    return message_bodies(await timeline(client, room_id))
+    return message_bodies(await timeline(client, room_id, limit, page))
 
 
 # -- waiting for federation ------------------------------------------------------------------
@@ -146,6 +147,14 @@ async def wait_for_bodies(client: nio.AsyncClient, room_id: str, expected: list[
         assert seen[-len(expected):] == expected, seen[-len(expected):]
     await eventually(check, timeout, interval=0.2,
                      what=f"{len(expected)} messages on {client.homeserver}")
+
+
+async def wait_for_body(client: nio.AsyncClient, room_id: str, body: str,
+                        timeout: float = DEADLINE_S) -> None:
+    """Wait until a message with ``body`` is in the room's timeline."""
+    async def check() -> None:
+        assert body in await bodies(client, room_id)
+    await eventually(check, timeout, what=f"{body!r} on {client.homeserver}")
 
 
 async def wait_for_membership(client: nio.AsyncClient, room_id: str, user_id: str,

@@ -10,19 +10,20 @@ import nio
 import pytest
 
 from rocketnode.federation import backfill as backfill_module
-from tests.integration.federation.cluster import (
-    Cluster,
+from tests.integration.federation.cluster import Cluster
+from tests.nodes import ClientFactory
+from tests.support.matrix import (
     api,
     bodies,
     eventually,
     join,
     room_path,
     send_text,
+    timeline,
     wait_for_body,
+    wait_for_event,
     wait_for_membership,
 )
-from tests.integration.federation.cluster import timeline as read_timeline
-from tests.nodes import ClientFactory
 
 pytestmark = pytest.mark.slow
 HISTORY = 120
@@ -86,7 +87,7 @@ async def test_a_server_that_left_and_rejoined_fills_the_gap_in_between(
     room_id = created.room_id
     await send_text(alice, room_id, "before")
     await join(bob, room_id, via=[a.server_name])
-    await arrived(bob, room_id, await send_text(alice, room_id, "while b is in"))
+    await wait_for_event(bob, room_id, await send_text(alice, room_id, "while b is in"))
     left = await bob.room_leave(room_id)
     assert isinstance(left, nio.RoomLeaveResponse), left
     await wait_for_membership(alice, room_id, bob.user_id, "leave")
@@ -95,7 +96,7 @@ async def test_a_server_that_left_and_rejoined_fills_the_gap_in_between(
     for body in away:
         await send_text(alice, room_id, body)
     await join(bob, room_id, via=[a.server_name])
-    await arrived(bob, room_id, await send_text(alice, room_id, "after the rejoin"))
+    await wait_for_event(bob, room_id, await send_text(alice, room_id, "after the rejoin"))
 
     expected = ["before", "while b is in", *away, "after the rejoin"]
     assert await bodies(alice, room_id) == expected
@@ -123,8 +124,8 @@ async def test_a_server_that_left_and_rejoined_fills_the_gap_in_between(
         assert shown == expected
     # The events sit where they happened, between the leave and the rejoin, in the same order
     # as on a.
-    on_a = [e["event_id"] for e in await read_timeline(alice, room_id)]
-    on_b = [e["event_id"] for e in await read_timeline(bob, room_id)]
+    on_a = [e["event_id"] for e in await timeline(alice, room_id)]
+    on_b = [e["event_id"] for e in await timeline(bob, room_id)]
     assert on_b == on_a
 
 
@@ -138,13 +139,13 @@ async def test_a_gap_no_server_can_fill_is_passed(
     room_id = created.room_id
     await send_text(alice, room_id, "before")
     await join(bob, room_id, via=[a.server_name])
-    await arrived(bob, room_id, await send_text(alice, room_id, "while b is in"))
+    await wait_for_event(bob, room_id, await send_text(alice, room_id, "while b is in"))
     assert isinstance(await bob.room_leave(room_id), nio.RoomLeaveResponse)
     await wait_for_membership(alice, room_id, bob.user_id, "leave")
     for i in range(5):
         await send_text(alice, room_id, f"while b is away {i}")
     await join(bob, room_id, via=[a.server_name])
-    await arrived(bob, room_id, await send_text(alice, room_id, "after the rejoin"))
+    await wait_for_event(bob, room_id, await send_text(alice, room_id, "after the rejoin"))
 
     # The only server that has the missing history is down: b's client still reads all b has,
     # across both gaps, page after page, and again (the gaps remembered as unfillable).
@@ -152,11 +153,3 @@ async def test_a_gap_no_server_can_fill_is_passed(
     for page in (3, 500, 3):
         assert await bodies(bob, room_id, page=page) == ["while b is in", "after the rejoin"]
 
-
-async def arrived(client: nio.AsyncClient, room_id: str, event_id: str) -> None:
-    """Wait until ``event_id`` is on the client's server, without paginating (which would
-    fill the gaps)."""
-    async def check() -> None:
-        status, body = await api(client, "GET", room_path(room_id, "event", event_id))
-        assert status == 200, body
-    await eventually(check, what=f"{event_id} on {client.homeserver}")

@@ -24,15 +24,10 @@ import aiohttp
 import nio
 import pytest
 
-from tests.integration.federation.cluster import (
-    Cluster,
-    bodies,
-    eventually,
-    free_port,
-    join,
-    wait_for_membership,
-)
+from tests.integration.federation.cluster import Cluster
 from tests.nodes import ClientFactory
+from tests.support.matrix import bodies, eventually, join, wait_for_membership
+from tests.support.synapse import free_port
 
 pytestmark = pytest.mark.slow
 MESSAGES = 2000
@@ -183,7 +178,7 @@ async def test_sender_killed_mid_stream_loses_and_duplicates_nothing(
         assert stream.acked == list(range(MESSAGES))
 
         async def all_arrived() -> list[str]:
-            seen = [body for body in await bodies(bob, room_id, limit=MESSAGES + 100)
+            seen = [body for body in await bodies(bob, room_id, limit=MESSAGES + 100, page=500)
                     if body.startswith("crash ")]
             assert len(seen) >= MESSAGES, f"{len(seen)} of {MESSAGES}"
             return seen

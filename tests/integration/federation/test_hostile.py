@@ -25,9 +25,9 @@ from rocketnode.core.room_versions import RoomVersion
 from rocketnode.core.signing import SigningKey, encode_base64, sign_json
 from rocketnode.federation.client import FederationClient, path_segment
 from rocketnode.federation.x_matrix import authorization_header
-from tests.integration.federation.cluster import (
-    Cluster,
-    NodeHandle,
+from tests.integration.federation.cluster import Cluster, NodeHandle
+from tests.nodes import ClientFactory
+from tests.support.matrix import (
     bodies,
     eventually,
     join,
@@ -36,7 +36,6 @@ from tests.integration.federation.cluster import (
     wait_for_body,
     wait_for_membership,
 )
-from tests.nodes import ClientFactory
 
 pytestmark = pytest.mark.slow
 _txn_ids = itertools.count()

@@ -8,17 +8,9 @@ from typing import Any
 import nio
 import pytest
 
-from tests.integration.federation.cluster import (
-    Cluster,
-    api,
-    bodies,
-    eventually,
-    join,
-    register_admin,
-    send_text,
-    wait_for_membership,
-)
+from tests.integration.federation.cluster import Cluster, register_admin
 from tests.nodes import ClientFactory
+from tests.support.matrix import api, bodies, eventually, join, send_text, wait_for_membership
 
 pytestmark = pytest.mark.slow
 MESSAGES = 500
@@ -70,7 +62,7 @@ async def test_outage_backlog_arrives_once_and_in_order(cluster: Cluster,
         await b.start()
 
         async def all_arrived() -> list[str]:
-            seen = await bodies(bob, room_id, limit=MESSAGES + 100)
+            seen = await bodies(bob, room_id, limit=MESSAGES + 100, page=500)
             assert len(seen) >= MESSAGES + 1, len(seen)
             return seen
         seen = await eventually(all_arrived, timeout=60, interval=0.5,

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 import nio
 import pytest
 
-from tests.integration.federation.cluster import (
-    Cluster,
-    NodeHandle,
+from tests.integration.federation.cluster import Cluster, NodeHandle
+from tests.nodes import ClientFactory
+from tests.support.matrix import (
     bodies,
     eventually,
     join,
@@ -26,7 +26,6 @@ from tests.integration.federation.cluster import (
     wait_for_membership,
     wait_for_same_state,
 )
-from tests.nodes import ClientFactory
 
 pytestmark = pytest.mark.slow
 

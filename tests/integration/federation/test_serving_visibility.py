@@ -11,14 +11,9 @@ import nio
 import pytest
 
 from rocketnode.federation.client import path_segment
-from tests.integration.federation.cluster import (
-    Cluster,
-    join,
-    send_text,
-    wait_for_body,
-    wait_for_membership,
-)
+from tests.integration.federation.cluster import Cluster
 from tests.nodes import ClientFactory
+from tests.support.matrix import join, send_text, wait_for_body, wait_for_membership
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import functools
 import nio
 import pytest
 
-from tests.integration.federation.cluster import (
-    Cluster,
+from tests.integration.federation.cluster import Cluster
+from tests.nodes import ClientFactory
+from tests.support.matrix import (
     bodies,
     eventually,
     join,
@@ -19,7 +20,6 @@ from tests.integration.federation.cluster import (
     wait_for_membership,
     wait_for_same_state,
 )
-from tests.nodes import ClientFactory
 
 pytestmark = pytest.mark.slow
 CONCURRENT_MESSAGES = 60

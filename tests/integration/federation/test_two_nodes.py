@@ -9,9 +9,10 @@ from urllib.parse import quote
 import nio
 import pytest
 
-from tests.integration.federation.cluster import (
+from tests.integration.federation.cluster import Cluster
+from tests.nodes import ClientFactory
+from tests.support.matrix import (
     V3,
-    Cluster,
     api,
     bodies,
     eventually,
@@ -24,7 +25,6 @@ from tests.integration.federation.cluster import (
     wait_for_membership,
     wait_for_same_state,
 )
-from tests.nodes import ClientFactory
 
 pytestmark = pytest.mark.slow
 
