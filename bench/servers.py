@@ -21,17 +21,16 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import aiohttp
+from tests.support import processes
 from tests.support.synapse import Synapse, SynapseConfig, free_port
 
 from rocketnode.config import parse_config
@@ -70,22 +69,6 @@ def sample_process(pid: int) -> ProcessSample:
 
 def _kib(value: str) -> int:
     return int(value.split()[0])
-
-
-async def wait_for_versions(client_url: str, alive: Callable[[], bool],
-                            timeout_s: float = START_TIMEOUT_S) -> None:
-    """Poll ``GET /_matrix/client/versions`` every :data:`POLL_S` until it answers 200."""
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            if not alive():
-                raise RuntimeError(f"the server at {client_url} exited while starting")
-            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                async with session.get(f"{client_url}/_matrix/client/versions") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(POLL_S)
-    raise RuntimeError(f"the server at {client_url} did not answer in {timeout_s:.0f} s")
 
 
 class Server(Protocol):
@@ -187,7 +170,8 @@ class RocketNodeProcess:
                 start_new_session=True)
         process = self._process
         try:
-            await wait_for_versions(self.client_url, lambda: process.poll() is None)
+            await processes.wait_for_versions(self.client_url, lambda: process.poll() is None,
+                                              START_TIMEOUT_S, POLL_S)
         except BaseException:
             self._kill()
             raise
@@ -196,20 +180,11 @@ class RocketNodeProcess:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait, STOP_GRACE_S)
+        await asyncio.to_thread(processes.terminate, process, STOP_GRACE_S)
 
     def _kill(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(STOP_GRACE_S)
+        processes.kill(process, STOP_GRACE_S)
 
 
 class SynapseProcess:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import signal
 import subprocess
 import sys
-import time
-
-import aiohttp
 
 from rocketnode.app import Node
 from rocketnode.config import Config
+from tests.support import processes
 
 START_TIMEOUT_S = 30.0
 NODE_DEADLINE_S = 30.0
@@ -83,41 +80,24 @@ class RocketNodeProcess:
             self.kill()
             raise
 
+    def _running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     async def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while time.monotonic() < deadline:
-                if self._process is None or self._process.poll() is not None:
-                    raise RuntimeError(f"rocketnode exited at start:\n{self.log_tail()}")
-                try:
-                    async with session.get(f"{self.client_url}/_matrix/client/versions") as r:
-                        if r.status == 200:
-                            return
-                except (aiohttp.ClientError, OSError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"rocketnode did not answer in {START_TIMEOUT_S}s:\n"
-                           f"{self.log_tail()}")
+        try:
+            await processes.wait_for_versions(self.client_url, self._running, START_TIMEOUT_S)
+        except processes.ServerDidNotStart as exc:
+            raise RuntimeError(f"rocketnode: {exc}:\n{self.log_tail()}") from exc
 
     def stop(self) -> None:
         """SIGTERM (a graceful stop), SIGKILL if it has not exited after a grace period."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_GRACE_S)
+        processes.terminate(process, STOP_GRACE_S)
 
     def kill(self) -> None:
         """SIGKILL: the process dies at once, mid-write or mid-request."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.kill()
-        process.wait(STOP_GRACE_S)
+        processes.kill(process, STOP_GRACE_S)
 
     def log_tail(self, size: int = 6000) -> str:
         path = self.config.data_dir / "rocketnode.log"

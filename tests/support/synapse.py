@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support import processes
 
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
@@ -260,40 +260,21 @@ class Synapse:
             raise
 
     async def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while time.monotonic() < deadline:
-                if not self.running:
-                    raise SynapseError(f"Synapse exited at start:\n{self.log_tail()}")
-                try:
-                    async with session.get(f"{self.client_url}/_matrix/client/versions") as r:
-                        if r.status == 200:
-                            return
-                except (aiohttp.ClientError, OSError, TimeoutError):
-                    pass
-                await asyncio.sleep(self.poll_interval_s)
-        raise SynapseError(f"Synapse did not answer in {START_TIMEOUT_S}s:\n{self.log_tail()}")
+        try:
+            await processes.wait_for_versions(
+                self.client_url, lambda: self.running, START_TIMEOUT_S, self.poll_interval_s)
+        except processes.ServerDidNotStart as exc:
+            raise SynapseError(f"Synapse: {exc}:\n{self.log_tail()}") from exc
 
     def stop(self) -> None:
         """SIGTERM to Synapse's own PID; SIGKILL if it has not exited after a grace period."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_GRACE_S)
+        processes.terminate(process, STOP_GRACE_S)
 
     def kill(self) -> None:
         """SIGKILL Synapse's own PID at once (a crash)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.kill()
-        process.wait(STOP_GRACE_S)
+        processes.kill(process, STOP_GRACE_S)
 
     async def restart(self) -> None:
         await asyncio.to_thread(self.stop)
