@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
 import nio
-import yarl
 
 from rocketnode.app import Node
+from tests.unit.client_api.client_http import call, path
+from tests.unit.client_api.sync_helpers import send_text
+
+__all__ = ["send_text"]  # one definition, shared with the sync tests
 
 MAX_PAGES = 50
 
@@ -19,19 +20,7 @@ async def raw_get(
     params: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """``GET /_matrix/client/v3/<parts>`` with ``client``'s token: ``(status, json body)``."""
-    path = "/".join(quote(part, safe="") for part in path_parts)
-    url = yarl.URL(f"{node.client_url}/_matrix/client/v3/{path}", encoded=True)
-    if params:
-        url = url.update_query(params)
-    headers = {"Authorization": f"Bearer {client.access_token}"}
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
-        return resp.status, await resp.json()
-
-
-async def send_text(client: nio.AsyncClient, room_id: str, body: str) -> str:
-    sent = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body})
-    assert isinstance(sent, nio.RoomSendResponse), sent
-    return sent.event_id
+    return await call(node, "GET", path(*path_parts), client, params=params)
 
 
 async def send_texts(client: nio.AsyncClient, room_id: str, bodies: list[str]) -> list[str]:
