@@ -32,23 +32,20 @@ import hashlib
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import synapse.event_auth  # noqa: F401  (imported first: synapse.state alone hits a cycle)
 from synapse.api.room_versions import KNOWN_ROOM_VERSIONS as SYNAPSE_ROOM_VERSIONS
-from synapse.events import EventBase, make_event_from_dict
+from synapse.events import make_event_from_dict
 from synapse.state.v2 import _get_auth_chain_difference, resolve_events_with_store
-from synapse.storage.databases.main.event_federation import StateDifference
-from synapse.util.duration import Duration
+from tests.support.synapse_state_res import MemoryStateStore, NoWaitClock, run_to_end
 
 from bench.results import command
 from rocketnode.core.pdu import Pdu, StateKey, hash_and_sign
 from rocketnode.core.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from rocketnode.core.signing import SigningKey
 from rocketnode.core.state_res import resolve_state
-
-T = TypeVar("T")
 
 CREATE_KEY: StateKey = ("m.room.create", "")
 POWER_LEVELS_KEY: StateKey = ("m.room.power_levels", "")
@@ -172,45 +169,6 @@ def build_room(
 # --- Running Synapse ---------------------------------------------------------------------------
 
 
-class _Clock:
-    async def sleep(self, duration: Duration) -> None:
-        return None
-
-
-class _Store:
-    """Events from memory; the auth difference as given (``None``: no persisted events)."""
-
-    def __init__(
-        self, events: Mapping[str, EventBase], difference: Collection[str] | None
-    ) -> None:
-        self._events = events
-        self._difference = difference
-
-    async def get_events(
-        self, event_ids: Collection[str], allow_rejected: bool = False
-    ) -> dict[str, EventBase]:
-        return {e: self._events[e] for e in event_ids if e in self._events}
-
-    async def get_auth_chain_difference(
-        self,
-        room_id: str,
-        state_sets: list[set[str]],
-        conflicted_state: set[str] | None,
-        additional_backwards_reachable_conflicted_events: set[str] | None,
-    ) -> StateDifference:
-        subgraph: set[str] | None = None if conflicted_state is None else set()
-        return StateDifference(set(self._difference or ()), subgraph)
-
-
-def _run(awaitable: Awaitable[T]) -> T:
-    coroutine = awaitable.__await__()
-    try:
-        next(coroutine)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    raise RuntimeError("Synapse's resolver waited on something")
-
-
 def _timed(
     calls: Mapping[str, Callable[[], Callable[[], object]]], runs: int
 ) -> dict[str, tuple[list[float], object]]:
@@ -248,9 +206,9 @@ def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> dict
         for e in (state_sets[0].get(key), state_sets[1].get(key)) if e is not None
     }
     members_in_conflict = sum(events[e].type == "m.room.member" for e in in_conflict)
-    difference = _run(
+    difference = run_to_end(
         _get_auth_chain_difference(
-            room_id, state_sets, dict(synapse_events), _Store(synapse_events, None),
+            room_id, state_sets, dict(synapse_events), MemoryStateStore(synapse_events, None),
             in_conflict if room_version.identifier == "12" else None,
         )
     )
@@ -261,9 +219,9 @@ def bench_version(room_version: RoomVersion, conflicted: int, runs: int) -> dict
     def synapse(in_flight: bool) -> Callable[[], Callable[[], object]]:
         def make_call() -> Callable[[], object]:
             event_map = dict(synapse_events) if in_flight else None
-            store = _Store(synapse_events, None if in_flight else difference)
-            return lambda: dict(_run(resolve_events_with_store(
-                _Clock(), room_id, synapse_version, state_sets, event_map, store
+            store = MemoryStateStore(synapse_events, None if in_flight else difference)
+            return lambda: dict(run_to_end(resolve_events_with_store(
+                NoWaitClock(), room_id, synapse_version, state_sets, event_map, store
             )))
         return make_call
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import pytest
 import synapse.event_auth  # noqa: F401  (imported first: synapse.state alone hits a cycle)
@@ -28,12 +27,11 @@ from hypothesis import strategies as st
 from synapse.api.room_versions import KNOWN_ROOM_VERSIONS as SYNAPSE_ROOM_VERSIONS
 from synapse.events import EventBase, make_event_from_dict
 from synapse.state.v2 import resolve_events_with_store
-from synapse.storage.databases.main.event_federation import StateDifference
-from synapse.util.duration import Duration
 
 from rocketnode.core.pdu import Pdu, StateKey
 from rocketnode.core.room_versions import V6, V7, V8, V9, V10, V11, V12, RoomVersion
 from rocketnode.core.state_res import resolve_state
+from tests.support.synapse_state_res import MemoryStateStore, NoWaitClock, run_to_end
 from tests.unit.core.dag_builder import CREATE_KEY
 from tests.unit.core.state_res_scenarios import (
     JOIN_RULES,
@@ -53,54 +51,7 @@ from tests.unit.core.state_res_scenarios import (
     play,
 )
 
-T = TypeVar("T")
-
-
 # --- Running Synapse's resolver ---------------------------------------------------------
-
-
-class _Clock:
-    """Synapse's resolver only ever sleeps for zero seconds, to yield to its reactor."""
-
-    async def sleep(self, duration: Duration) -> None:
-        return None
-
-
-class _Store:
-    """A ``StateResolutionStore`` over events held in memory.
-
-    Every event is handed to Synapse as "in flight" (``event_map``), so Synapse computes the
-    auth difference and the conflicted subgraph itself and asks the store only about persisted
-    events, of which there are none.
-    """
-
-    def __init__(self, events: Mapping[str, EventBase]) -> None:
-        self._events = events
-
-    async def get_events(
-        self, event_ids: Collection[str], allow_rejected: bool = False
-    ) -> dict[str, EventBase]:
-        return {e: self._events[e] for e in event_ids if e in self._events}
-
-    async def get_auth_chain_difference(
-        self,
-        room_id: str,
-        state_sets: list[set[str]],
-        conflicted_state: set[str] | None,
-        additional_backwards_reachable_conflicted_events: set[str] | None,
-    ) -> StateDifference:
-        assert not any(state_sets), "every event should have been passed as in flight"
-        return StateDifference(set(), None if conflicted_state is None else set())
-
-
-def _run(awaitable: Awaitable[T]) -> T:
-    """Step a coroutine that never really waits to its end."""
-    coroutine = awaitable.__await__()
-    try:
-        next(coroutine)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    raise AssertionError("Synapse's resolver waited on something")
 
 
 _converted: dict[tuple[str, str | None], EventBase] = {}
@@ -131,14 +82,14 @@ def synapse_resolve(
         for event_id, pdu in events.items()
     }
     room_id = next(iter(events.values())).room_id
-    resolved = _run(
+    resolved = run_to_end(
         resolve_events_with_store(
-            _Clock(),
+            NoWaitClock(),
             room_id,
             SYNAPSE_ROOM_VERSIONS[room_version.identifier],
             [dict(state_set) for state_set in state_sets],
             dict(converted),
-            _Store(converted),
+            MemoryStateStore(converted),
         )
     )
     return {(key[0], key[1]): event_id for key, event_id in resolved.items()}
